@@ -1,0 +1,124 @@
+"""Hyperparameter grids: validation against a worker's defaults and cartesian expansion.
+
+A grid conf is a JSON object. A scalar is a fixed value, a list is a search axis; the trials
+are the cartesian product of the axes in a deterministic order (the worker's declaration order,
+then the remaining keys sorted). Keys the worker does not declare are reported as warnings,
+never silently dropped; values of the wrong type are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_TRIALS = 10_000
+
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (error) or worth knowing (warning) about a conf."""
+
+    key: str | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "message": self.message}
+
+
+@dataclass
+class GridResult:
+    """The outcome of validating a conf: normalized axes, expanded trials and problems."""
+
+    conf: dict[str, list[Any]] = field(default_factory=dict)
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "conf": self.conf,
+            "trial_count": len(self.trials),
+            "trials": self.trials,
+            "warnings": [w.to_json() for w in self.warnings],
+            "errors": [e.to_json() for e in self.errors],
+        }
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "float", str: "string"}.get(type(value))
+    if kind is None:
+        kind = "list" if isinstance(value, list) else "object" if isinstance(value, dict) else "null"
+    return f"{kind} {json.dumps(value)[:40]}"
+
+
+def _coerce(key: str, value: Any, expected: type | None) -> tuple[Any, Problem | None]:
+    """Return the value converted to the declared type, or a problem naming the key."""
+    if isinstance(value, (list, dict)) or value is None:
+        return None, Problem(key, f"{key} values must be scalars, got {_describe(value)}")
+    if expected is None:
+        return value, None
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value), None
+    if type(value) is not expected:
+        return None, Problem(key, f"{key} must be {_TYPE_NAMES[expected]}, got {_describe(value)}")
+    return value, None
+
+
+def _expected_type(default: Any) -> type | None:
+    return type(default) if type(default) in _TYPE_NAMES else None
+
+
+def validate_grid(conf: Any, defaults: Mapping[str, Any] | None = None) -> GridResult:
+    """Validate ``conf`` against ``defaults`` (None: any key is accepted) and expand it."""
+    result = GridResult()
+    if not isinstance(conf, dict):
+        result.errors.append(Problem(None, f"the conf must be a JSON object, got {_describe(conf)}"))
+        return result
+    declared = dict(defaults) if defaults is not None else None
+    for key, raw in conf.items():
+        if declared is not None and key not in declared:
+            known = ", ".join(declared) or "none"
+            result.warnings.append(
+                Problem(key, f"unknown key {key} is ignored: the worker declares {known}")
+            )
+            continue
+        values = raw if isinstance(raw, list) else [raw]
+        if not values:
+            result.errors.append(Problem(key, f"{key} is an empty list: give at least one value"))
+            continue
+        expected = _expected_type(declared[key]) if declared is not None else None
+        axis: list[Any] = []
+        for value in values:
+            coerced, problem = _coerce(key, value, expected)
+            if problem is not None:
+                result.errors.append(problem)
+                break
+            if coerced not in axis:
+                axis.append(coerced)
+        else:
+            result.conf[key] = axis
+    if result.errors:
+        return result
+    order = [k for k in (declared or {}) if k in result.conf]
+    order += sorted(k for k in result.conf if k not in order)
+    result.conf = {k: result.conf[k] for k in order}
+    count = 1
+    for axis in result.conf.values():
+        count *= len(axis)
+    if count > MAX_TRIALS:
+        result.errors.append(Problem(None, f"the grid has {count} trials; at most {MAX_TRIALS}"))
+        return result
+    base = dict(declared or {})
+    for combo in itertools.product(*result.conf.values()):
+        result.trials.append({**base, **dict(zip(order, combo, strict=True))})
+    return result
