@@ -57,7 +57,9 @@ class GridResult:
 def _describe(value: Any) -> str:
     kind = {bool: "boolean", int: "integer", float: "float", str: "string"}.get(type(value))
     if kind is None:
-        kind = "list" if isinstance(value, list) else "object" if isinstance(value, dict) else "null"
+        kind = (
+            "list" if isinstance(value, list) else "object" if isinstance(value, dict) else "null"
+        )
     return f"{kind} {json.dumps(value)[:40]}"
 
 
@@ -82,7 +84,9 @@ def validate_grid(conf: Any, defaults: Mapping[str, Any] | None = None) -> GridR
     """Validate ``conf`` against ``defaults`` (None: any key is accepted) and expand it."""
     result = GridResult()
     if not isinstance(conf, dict):
-        result.errors.append(Problem(None, f"the conf must be a JSON object, got {_describe(conf)}"))
+        result.errors.append(
+            Problem(None, f"the conf must be a JSON object, got {_describe(conf)}")
+        )
         return result
     declared = dict(defaults) if defaults is not None else None
     for key, raw in conf.items():

@@ -1,0 +1,1 @@
+"""Tornado handlers: thin adapters from HTTP and websockets to the hub and store."""

@@ -1,0 +1,48 @@
+"""The route table: one source for the tornado handlers and the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+
+from jupyter_mlops.serverext.handlers.deployment import (
+    DeploymentHandler,
+    DeploymentHistoryHandler,
+)
+from jupyter_mlops.serverext.handlers.jobs import (
+    GridValidateHandler,
+    JobCancelHandler,
+    JobHandler,
+    JobLogsHandler,
+    JobMetricsHandler,
+    JobsHandler,
+    WorkersHandler,
+)
+from jupyter_mlops.serverext.handlers.models import ModelFileHandler, ModelHandler, ModelsHandler
+from jupyter_mlops.serverext.handlers.openapi import OpenAPIHandler
+from jupyter_mlops.serverext.handlers.sockets import EventsSocket, WorkerSocket
+
+API_PREFIX = "/mlops/api"
+
+# (path template under API_PREFIX, handler); {name} segments match one path segment.
+ROUTES: list[tuple[str, type]] = [
+    ("/workers", WorkersHandler),
+    ("/grid/validate", GridValidateHandler),
+    ("/jobs", JobsHandler),
+    ("/jobs/{job_id}", JobHandler),
+    ("/jobs/{job_id}/cancel", JobCancelHandler),
+    ("/jobs/{job_id}/logs", JobLogsHandler),
+    ("/jobs/{job_id}/metrics", JobMetricsHandler),
+    ("/models", ModelsHandler),
+    ("/models/{model_id}", ModelHandler),
+    ("/models/{model_id}/file", ModelFileHandler),
+    ("/deployment", DeploymentHandler),
+    ("/deployment/history", DeploymentHistoryHandler),
+    ("/openapi.json", OpenAPIHandler),
+    ("/ws/worker", WorkerSocket),
+    ("/ws/events", EventsSocket),
+]
+
+
+def url_pattern(template: str) -> str:
+    """Turn ``/jobs/{job_id}`` into the tornado pattern ``/mlops/api/jobs/(?P<job_id>[^/]+)``."""
+    return API_PREFIX + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "/?"

@@ -1,0 +1,120 @@
+"""The store's schema, as sqlite-utils migrations (applied in order, each once)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("jupyter_mlops")
+
+JSON_COLUMNS = {
+    "workers": ("defaults", "versions"),
+    "jobs": ("conf",),
+    "trials": ("params", "metrics"),
+    "models": ("metrics", "hyperparameters", "classes", "input_size", "normalization"),
+}
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["workers"].create(
+        {
+            "id": int,
+            "name": str,
+            "session": str,
+            "last_seq": int,
+            "online": int,
+            "last_seen": str,
+            "notebook": str,
+            "defaults": str,
+            "device": str,
+            "versions": str,
+            "created": str,
+            "current_job": int,
+            "current_trial": str,
+        },
+        pk="id",
+        not_null={"name", "session"},
+        defaults={"last_seq": 0, "online": 0},
+    )
+    db["workers"].create_index(["name"], unique=True)
+    db["workers"].create_index(["session"], unique=True)
+    db["jobs"].create(
+        {
+            "id": int,
+            "requested_worker": str,
+            "worker_id": int,
+            "conf": str,
+            "status": str,
+            "error": str,
+            "created": str,
+            "started": str,
+            "finished": str,
+            "trial_count": int,
+            "cancel_requested": int,
+        },
+        pk="id",
+        defaults={"cancel_requested": 0},
+    )
+    db["jobs"].create_index(["status"])
+    db["trials"].create(
+        {
+            "id": str,
+            "job_id": int,
+            "idx": int,
+            "params": str,
+            "status": str,
+            "started": str,
+            "finished": str,
+            "error": str,
+            "model_id": str,
+            "epoch": int,
+            "epochs": int,
+            "batch": int,
+            "batches": int,
+            "metrics": str,
+        },
+        pk="id",
+    )
+    db["trials"].create_index(["job_id", "idx"], unique=True)
+    for table in ("logs", "metrics"):
+        columns = {"seq": int, "job_id": int, "trial_id": str, "time": str}
+        if table == "logs":
+            columns.update({"stream": str, "text": str})
+        else:
+            columns.update({"name": str, "step": int, "value": float})
+        db[table].create(columns, pk="seq")
+        db[table].create_index(["job_id", "seq"])
+    db["models"].create(
+        {
+            "id": str,
+            "job_id": int,
+            "trial_id": str,
+            "worker": str,
+            "sha1": str,
+            "sha256": str,
+            "size": int,
+            "param_count": int,
+            "metrics": str,
+            "hyperparameters": str,
+            "classes": str,
+            "input_size": str,
+            "normalization": str,
+            "program": str,
+            "created": str,
+        },
+        pk="id",
+    )
+    db["deployments"].create(
+        {
+            "id": int,
+            "model_id": str,
+            "sha1": str,
+            "sha256": str,
+            "time": str,
+            "reason": str,
+            "metric": str,
+            "metric_value": float,
+        },
+        pk="id",
+    )
