@@ -237,12 +237,12 @@ class Hub:
 
     def clear_models(self) -> int:
         """Delete every model, its file and the deployment history (demo reset)."""
-        shas = self.store.delete_all_models()
+        count, shas = self.store.delete_all_models()
         for sha in shas:
             self.blobs.delete(sha)
         self.publish({"type": "model", "action": "cleared", "model": None})
         self.publish({"type": "deployment", "deployment": None})
-        return len(shas)
+        return count
 
 
 def _nonempty_str(value: Any) -> bool:

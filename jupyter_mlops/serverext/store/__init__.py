@@ -419,14 +419,14 @@ class Store:
             for r in self._all("models", f"{self._MODEL_SELECT} ORDER BY m.job_id DESC, t.idx")
         ]
 
-    def delete_all_models(self) -> list[str]:
-        """Delete every model and the deployment history; return the freed sha256s."""
+    def delete_all_models(self) -> tuple[int, list[str]]:
+        """Delete every model and the deployment history; return (count, freed sha256s)."""
         with self.transaction() as conn:
             shas = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM models")]
             conn.execute("DELETE FROM deployments")
-            conn.execute("DELETE FROM models")
+            count = conn.execute("DELETE FROM models").rowcount
             conn.execute("UPDATE trials SET model_id = NULL")
-        return shas
+        return count, shas
 
     # -------------------------------------------------------------- deployments
     def deploy(self, model_id: str, reason: str, metric: str) -> Row:
