@@ -1,0 +1,276 @@
+import { showErrorMessage } from '@jupyterlab/apputils';
+import React, { useMemo } from 'react';
+
+import { formatMetric, formatValue, timeAgo } from '../format';
+import { MLOpsModel } from '../model';
+import { FINAL_JOB_STATES, IJob, IMetricPoint, ITrial } from '../types';
+import { LineChart } from './LineChart';
+import { LogView } from './LogView';
+
+/** Props of the jobs view. */
+export interface IJobsViewProps {
+  model: MLOpsModel;
+}
+
+/** Jobs, newest first; the selected one shows its trials, curves and live log. */
+export function JobsView(props: IJobsViewProps): JSX.Element {
+  const { model } = props;
+  const jobs = model.jobs;
+  if (!jobs.length) {
+    return (
+      <div className="jp-mlops-empty" data-testid="mlops-jobs-empty">
+        No jobs yet. Drop a grid above and launch it.
+      </div>
+    );
+  }
+  const workerNames = new Map(model.workers.map(w => [w.id, w.name]));
+  const selected =
+    model.selectedJobId !== null ? model.job(model.selectedJobId) : undefined;
+  return (
+    <div className="jp-mlops-jobs">
+      <ul className="jp-mlops-list jp-mlops-job-list">
+        {jobs.map(job => (
+          <JobItem
+            key={job.id}
+            job={job}
+            selected={job.id === model.selectedJobId}
+            workerName={
+              job.worker_id !== null
+                ? workerNames.get(job.worker_id)
+                : undefined
+            }
+            onSelect={() => model.selectJob(job.id)}
+            onCancel={() =>
+              model
+                .cancel(job.id)
+                .catch(error =>
+                  showErrorMessage('Cancel failed', (error as Error).message)
+                )
+            }
+          />
+        ))}
+      </ul>
+      {selected && <JobDetail model={model} job={selected} />}
+    </div>
+  );
+}
+
+/** The running trial of a job, if any. */
+function runningTrial(job: IJob): ITrial | undefined {
+  return job.trials?.find(t => t.status === 'running');
+}
+
+/** "trial 2 of 4 · epoch 1/3 · batch 120/500" */
+export function progressText(job: IJob): string {
+  const trial = runningTrial(job);
+  if (job.status === 'queued') {
+    return `queued · ${job.trial_count} trial${job.trial_count === 1 ? '' : 's'}`;
+  }
+  if (!trial) {
+    return `${job.trials_done} of ${job.trial_count} trials done`;
+  }
+  const parts = [`trial ${trial.index + 1} of ${job.trial_count}`];
+  if (trial.epochs) {
+    parts.push(`epoch ${trial.epoch ?? 0}/${trial.epochs}`);
+  }
+  if (trial.batches) {
+    parts.push(`batch ${trial.batch ?? 0}/${trial.batches}`);
+  }
+  return parts.join(' · ');
+}
+
+function JobItem(props: {
+  job: IJob;
+  selected: boolean;
+  /** Name of the assigned worker, when known. */
+  workerName?: string;
+  onSelect: () => void;
+  onCancel: () => void;
+}): JSX.Element {
+  const { job, selected } = props;
+  const active = !FINAL_JOB_STATES.includes(job.status);
+  const percent = Math.round(Math.max(0, Math.min(1, job.progress || 0)) * 100);
+  return (
+    <li
+      className={`jp-mlops-job jp-mlops-card ${selected ? 'jp-mlops-job-selected' : ''}`}
+      data-testid="mlops-job"
+      data-job-id={job.id}
+      data-status={job.status}
+      onClick={props.onSelect}
+    >
+      <div className="jp-mlops-row">
+        <span className="jp-mlops-job-title">Job #{job.id}</span>
+        <span className={`jp-mlops-badge jp-mlops-status-${job.status}`}>
+          {job.status}
+        </span>
+        <span className="jp-mlops-spacer" />
+        {active && (
+          <button
+            className="jp-mlops-cancel jp-mlops-button"
+            data-testid="mlops-cancel"
+            onClick={event => {
+              event.stopPropagation();
+              props.onCancel();
+            }}
+          >
+            Cancel
+          </button>
+        )}
+      </div>
+      <div className="jp-mlops-meta">
+        on {props.workerName ?? job.worker}
+        {props.workerName && job.worker === 'any' ? ' (any)' : ''} ·{' '}
+        {timeAgo(job.created)}
+      </div>
+      <div
+        className="jp-mlops-progress"
+        data-testid="mlops-progress"
+        title={`${percent}%`}
+      >
+        <div
+          className={`jp-mlops-progress-bar jp-mlops-progress-${job.status}`}
+          style={{ width: `${percent}%` }}
+        />
+      </div>
+      <div className="jp-mlops-meta jp-mlops-progress-text">
+        {progressText(job)}
+      </div>
+      {job.error && <div className="jp-mlops-error">{job.error}</div>}
+    </li>
+  );
+}
+
+/** Trials, curves and log of the selected job. */
+function JobDetail(props: { model: MLOpsModel; job: IJob }): JSX.Element {
+  const { model, job } = props;
+  const version = model.streamVersion(job.id);
+  const metrics = model.metrics(job.id);
+  const byTrial = useMemo(() => groupMetrics(metrics), [metrics, version]);
+  const varying = Object.keys(job.conf ?? {}).filter(
+    key => Array.isArray(job.conf[key]) && job.conf[key].length > 1
+  );
+  const trials = job.trials ?? [];
+  return (
+    <div
+      className="jp-mlops-job-detail"
+      data-testid="mlops-job-detail"
+      data-job-id={job.id}
+    >
+      <div className="jp-mlops-subtitle">Job #{job.id}: trials</div>
+      {trials.length === 0 && (
+        <div className="jp-mlops-muted">No trials started yet.</div>
+      )}
+      {trials.map(trial => (
+        <TrialItem
+          key={trial.id}
+          trial={trial}
+          varying={varying}
+          series={byTrial.get(trial.id)}
+        />
+      ))}
+      <div className="jp-mlops-subtitle">Log</div>
+      <LogView lines={model.logs(job.id)} version={version} />
+    </div>
+  );
+}
+
+type Series = Map<string, { x: number; y: number }[]>;
+
+/** Metric points grouped by trial, then by metric name, each ordered by step. */
+export function groupMetrics(
+  points: ReadonlyArray<IMetricPoint>
+): Map<string, Series> {
+  const result = new Map<string, Series>();
+  for (const point of points) {
+    let series = result.get(point.trial_id);
+    if (!series) {
+      series = new Map();
+      result.set(point.trial_id, series);
+    }
+    let list = series.get(point.name);
+    if (!list) {
+      list = [];
+      series.set(point.name, list);
+    }
+    list.push({ x: point.step, y: point.value });
+  }
+  for (const series of result.values()) {
+    for (const list of series.values()) {
+      list.sort((a, b) => a.x - b.x);
+    }
+  }
+  return result;
+}
+
+/** Loss curves first, then accuracy, then the rest by name. */
+function metricOrder(name: string): number {
+  if (/loss/i.test(name)) {
+    return 0;
+  }
+  return /acc/i.test(name) ? 1 : 2;
+}
+
+function TrialItem(props: {
+  trial: ITrial;
+  varying: string[];
+  series: Series | undefined;
+}): JSX.Element {
+  const { trial, varying, series } = props;
+  const keys = varying.length ? varying : Object.keys(trial.params ?? {});
+  const names = series
+    ? Array.from(series.keys()).sort(
+        (a, b) => metricOrder(a) - metricOrder(b) || a.localeCompare(b)
+      )
+    : [];
+  return (
+    <div
+      className="jp-mlops-trial"
+      data-testid="mlops-trial"
+      data-trial-id={trial.id}
+      data-status={trial.status}
+    >
+      <div className="jp-mlops-row">
+        <span className="jp-mlops-trial-title">trial {trial.id}</span>
+        <span className={`jp-mlops-badge jp-mlops-status-${trial.status}`}>
+          {trial.status}
+        </span>
+        {trial.status === 'running' && trial.epochs ? (
+          <span className="jp-mlops-meta">
+            epoch {trial.epoch ?? 0}/{trial.epochs}
+            {trial.batches
+              ? ` · batch ${trial.batch ?? 0}/${trial.batches}`
+              : ''}
+          </span>
+        ) : null}
+      </div>
+      <div className="jp-mlops-chips">
+        {keys.map(key => (
+          <span className="jp-mlops-chip" key={key}>
+            {key}={formatValue(trial.params?.[key])}
+          </span>
+        ))}
+        {Object.entries(trial.metrics ?? {}).map(([name, value]) => (
+          <span
+            className="jp-mlops-chip jp-mlops-chip-metric"
+            key={`m-${name}`}
+          >
+            {name} {formatMetric(name, value)}
+          </span>
+        ))}
+      </div>
+      {trial.error && <div className="jp-mlops-error">{trial.error}</div>}
+      {names.length > 0 && (
+        <div className="jp-mlops-charts">
+          {names.map(name => (
+            <LineChart
+              key={name}
+              name={name}
+              points={series!.get(name)!}
+              xLabel={/acc/i.test(name) ? 'epoch' : 'step'}
+            />
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,95 @@
+import React from 'react';
+
+import { formatValue, timeAgo } from '../format';
+import { IWorker } from '../types';
+import { useNow } from './useModel';
+
+/** Props of the workers view. */
+export interface IWorkersViewProps {
+  workers: IWorker[];
+}
+
+/** Every worker notebook: online state, device, current job/trial and declared defaults. */
+export function WorkersView(props: IWorkersViewProps): JSX.Element {
+  const now = useNow();
+  if (!props.workers.length) {
+    return (
+      <div className="jp-mlops-empty" data-testid="mlops-workers-empty">
+        No workers yet. Run <code>%load_ext jupyter_mlops</code> in a training
+        notebook to add one.
+      </div>
+    );
+  }
+  return (
+    <ul className="jp-mlops-list">
+      {props.workers.map(worker => (
+        <WorkerItem key={worker.id} worker={worker} now={now} />
+      ))}
+    </ul>
+  );
+}
+
+function WorkerItem(props: { worker: IWorker; now: number }): JSX.Element {
+  const { worker, now } = props;
+  const defaults = Object.entries(worker.defaults ?? {});
+  const state = worker.online ? worker.status : 'offline';
+  return (
+    <li
+      className={`jp-mlops-worker jp-mlops-card ${
+        worker.online ? 'jp-mlops-online' : 'jp-mlops-offline'
+      }`}
+      data-testid="mlops-worker"
+      data-worker-name={worker.name}
+      data-online={String(worker.online)}
+    >
+      <div className="jp-mlops-row">
+        <span
+          className={`jp-mlops-dot ${
+            worker.online ? 'jp-mlops-dot-online' : 'jp-mlops-dot-offline'
+          }`}
+          title={worker.online ? 'online' : 'offline'}
+        />
+        <span className="jp-mlops-worker-name">{worker.name}</span>
+        <span className={`jp-mlops-badge jp-mlops-worker-status-${state}`}>
+          {worker.online ? worker.status : 'offline'}
+        </span>
+      </div>
+      <div className="jp-mlops-meta">
+        {worker.online ? (
+          <span className="jp-mlops-worker-online">online</span>
+        ) : (
+          <span className="jp-mlops-worker-last-seen">
+            last seen {timeAgo(worker.last_seen, now)}
+          </span>
+        )}
+        {worker.device && (
+          <span className="jp-mlops-worker-device"> · {worker.device}</span>
+        )}
+        {worker.notebook && (
+          <span className="jp-mlops-worker-notebook" title={worker.notebook}>
+            {' '}
+            · {worker.notebook.split('/').pop()}
+          </span>
+        )}
+      </div>
+      {(worker.current_job !== null || worker.current_trial) && (
+        <div className="jp-mlops-meta jp-mlops-worker-current">
+          running job #{worker.current_job}
+          {worker.current_trial ? `, trial ${worker.current_trial}` : ''}
+        </div>
+      )}
+      {defaults.length > 0 && (
+        <details className="jp-mlops-defaults">
+          <summary>defaults ({defaults.length})</summary>
+          <div className="jp-mlops-chips">
+            {defaults.map(([key, value]) => (
+              <span className="jp-mlops-chip" key={key}>
+                {key}={formatValue(value)}
+              </span>
+            ))}
+          </div>
+        </details>
+      )}
+    </li>
+  );
+}

@@ -1,0 +1,126 @@
+/** Small formatting helpers shared by the views. */
+
+/** "12 s ago", "5 min ago", "3 h ago", or a date. */
+export function timeAgo(
+  iso: string | null | undefined,
+  now = Date.now()
+): string {
+  if (!iso) {
+    return 'never';
+  }
+  const time = Date.parse(iso);
+  if (isNaN(time)) {
+    return iso;
+  }
+  const seconds = Math.max(0, Math.round((now - time) / 1000));
+  if (seconds < 60) {
+    return `${seconds} s ago`;
+  }
+  if (seconds < 3600) {
+    return `${Math.round(seconds / 60)} min ago`;
+  }
+  if (seconds < 86400) {
+    return `${Math.round(seconds / 3600)} h ago`;
+  }
+  return new Date(time).toLocaleString();
+}
+
+/** Local time of day, e.g. "14:03:07". */
+export function clock(iso: string | null | undefined): string {
+  if (!iso) {
+    return '';
+  }
+  const time = Date.parse(iso);
+  return isNaN(time) ? iso : new Date(time).toLocaleTimeString();
+}
+
+/** Local date and time. */
+export function dateTime(iso: string | null | undefined): string {
+  if (!iso) {
+    return '';
+  }
+  const time = Date.parse(iso);
+  return isNaN(time) ? iso : new Date(time).toLocaleString();
+}
+
+/** Time of day for today's times, else a short date and time. */
+export function shortTime(
+  iso: string | null | undefined,
+  now = Date.now()
+): string {
+  if (!iso) {
+    return '';
+  }
+  const time = Date.parse(iso);
+  if (isNaN(time)) {
+    return iso;
+  }
+  const date = new Date(time);
+  const sameDay = new Date(now).toDateString() === date.toDateString();
+  return sameDay
+    ? date.toLocaleTimeString()
+    : date.toLocaleString(undefined, {
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit'
+      });
+}
+
+/** The first characters of a hash. */
+export function shortHash(
+  hash: string | null | undefined,
+  length = 10
+): string {
+  return hash ? hash.slice(0, length) : '';
+}
+
+/** "532 B", "12.3 KB", "4.1 MB". */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) {
+    return '';
+  }
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** "950", "12.3k", "1.25M". */
+export function formatCount(count: number | null | undefined): string {
+  if (count === null || count === undefined) {
+    return '';
+  }
+  if (count >= 1e6) {
+    return `${(count / 1e6).toPrecision(3)}M`;
+  }
+  if (count >= 1e3) {
+    return `${(count / 1e3).toPrecision(3)}k`;
+  }
+  return String(count);
+}
+
+/** A metric value: accuracies in [0, 1] as percents, other numbers to 4 digits. */
+export function formatMetric(name: string, value: unknown): string {
+  if (typeof value !== 'number') {
+    return value === null || value === undefined ? '' : JSON.stringify(value);
+  }
+  if (/acc/i.test(name) && value >= 0 && value <= 1) {
+    return `${(value * 100).toFixed(1)}%`;
+  }
+  if (Number.isInteger(value)) {
+    return String(value);
+  }
+  return Math.abs(value) >= 1000 || Math.abs(value) < 0.001
+    ? value.toExponential(2)
+    : value.toPrecision(4);
+}
+
+/** A hyperparameter value as short text. */
+export function formatValue(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

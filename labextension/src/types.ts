@@ -1,0 +1,183 @@
+/**
+ * Types mirroring docs/API.md. JSON keys stay snake_case, as the server sends them.
+ */
+
+/** A JSON object, e.g. a grid conf or a worker's declared defaults. */
+export type JSONObject = { [key: string]: any };
+
+/** Worker status as reported by the hub. */
+export type WorkerStatus = 'idle' | 'busy' | 'offline';
+
+/** A notebook that registered itself as a training worker. */
+export interface IWorker {
+  id: number;
+  name: string;
+  notebook: string;
+  online: boolean;
+  last_seen: string;
+  defaults: JSONObject;
+  device: string;
+  versions: JSONObject;
+  status: WorkerStatus;
+  current_job: number | null;
+  current_trial: string | null;
+}
+
+/** Something wrong (error) or worth knowing (warning) about a conf. */
+export interface IProblem {
+  key: string | null;
+  message: string;
+}
+
+/** Answer of `POST /grid/validate`. */
+export interface IGridValidation {
+  valid: boolean;
+  conf: JSONObject;
+  trial_count: number;
+  trials: JSONObject[];
+  warnings: IProblem[];
+  errors: IProblem[];
+}
+
+export type JobStatus =
+  'queued' | 'running' | 'finished' | 'failed' | 'cancelled' | 'interrupted';
+
+export type TrialStatus =
+  'pending' | 'running' | 'finished' | 'failed' | 'cancelled';
+
+/** One grid point of a job. */
+export interface ITrial {
+  id: string;
+  job_id: number;
+  index: number;
+  params: JSONObject;
+  status: TrialStatus;
+  started: string | null;
+  finished: string | null;
+  error: string | null;
+  model_id: string | null;
+  epoch: number | null;
+  epochs: number | null;
+  batch: number | null;
+  batches: number | null;
+  metrics: { [name: string]: number };
+}
+
+/** A grid search launched on a worker. `trials` only comes with `GET /jobs/{id}` and events. */
+export interface IJob {
+  id: number;
+  worker: string;
+  worker_id: number | null;
+  conf: JSONObject;
+  status: JobStatus;
+  error: string | null;
+  created: string;
+  started: string | null;
+  finished: string | null;
+  trial_count: number;
+  trials_done: number;
+  progress: number;
+  trials?: ITrial[];
+}
+
+/** Job states after which nothing changes any more. */
+export const FINAL_JOB_STATES: ReadonlyArray<JobStatus> = [
+  'finished',
+  'failed',
+  'cancelled',
+  'interrupted'
+];
+
+export type LogStream = 'stdout' | 'stderr' | 'system';
+
+/** One persisted log line; `seq` is the cursor. */
+export interface ILogLine {
+  seq: number;
+  job_id: number;
+  trial_id: string | null;
+  time: string;
+  stream: LogStream;
+  text: string;
+}
+
+/** One persisted metric value. */
+export interface IMetricPoint {
+  seq: number;
+  job_id: number;
+  trial_id: string;
+  name: string;
+  step: number;
+  value: number;
+  time: string;
+}
+
+/** Answer of `GET /jobs/{id}/logs`. */
+export interface ILogPage {
+  job_id: number;
+  lines: ILogLine[];
+  last_seq: number | null;
+}
+
+/** Answer of `GET /jobs/{id}/metrics`. */
+export interface IMetricPage {
+  job_id: number;
+  points: IMetricPoint[];
+  last_seq: number | null;
+}
+
+/** A stored model (one per trial). */
+export interface IModel {
+  id: string;
+  job_id: number;
+  trial_id: string;
+  worker: string;
+  sha1: string;
+  sha256: string;
+  size: number;
+  param_count: number;
+  metrics: JSONObject;
+  hyperparameters: JSONObject;
+  classes: string[];
+  input_size: number[];
+  normalization: JSONObject;
+  program: string;
+  created: string;
+  deployed: boolean;
+}
+
+/** Models of one job, as grouped by `GET /models`. */
+export interface IModelGroup {
+  job_id: number;
+  model_ids: string[];
+}
+
+/** Answer of `GET /models`. */
+export interface IModelList {
+  models: IModel[];
+  groups: IModelGroup[];
+}
+
+/** One deployment (a history row; the newest is what is deployed). */
+export interface IDeployment {
+  id: number;
+  model_id: string;
+  sha1: string;
+  sha256: string;
+  time: string;
+  reason: 'auto' | 'manual';
+  metric: string | null;
+  metric_value: number | null;
+  model: IModel | null;
+}
+
+/** Messages of the events websocket `/mlops/api/ws/events`. */
+export type EventMessage =
+  | { type: 'worker'; worker: IWorker }
+  | { type: 'job'; job: IJob }
+  | { type: 'log'; job_id: number; lines: ILogLine[] }
+  | { type: 'metric'; job_id: number; points: IMetricPoint[] }
+  | { type: 'model'; action: 'stored' | 'cleared'; model: IModel | null }
+  | { type: 'deployment'; deployment: IDeployment | null };
+
+/** State of the events websocket. */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
