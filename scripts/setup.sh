@@ -40,3 +40,11 @@ else
   PATH="$VENV/bin:$PATH" "${PIP[@]}" install --no-build-isolation -e ".[test]"
   echo "$want" > "$stamp"
 fi
+
+# JupyterLab's news and update pop-ups ask the internet; keep them quiet on this server.
+settings="$VENV/share/jupyter/lab/settings"
+if [ ! -f "$settings/overrides.json" ]; then
+  mkdir -p "$settings"
+  echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+    > "$settings/overrides.json"
+fi
