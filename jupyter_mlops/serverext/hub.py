@@ -11,14 +11,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from jupyter_mlops.grid import GridResult, validate_grid
-from jupyter_mlops.messages import ACK, CANCEL, JOB, WELCOME
+from jupyter_mlops.messages import ACK, CANCEL, JOB, WELCOME, encode
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.errors import InvalidInput
 from jupyter_mlops.serverext.store import Store
 
 Message = dict[str, Any]
-Subscriber = Callable[[Message], None]
+Subscriber = Callable[[str], None]  # receives the encoded frame
 
 
 class Link(Protocol):
@@ -69,9 +69,13 @@ class Hub:
         self.subscribers.discard(subscriber)
 
     def publish(self, message: Message) -> None:
+        """Encode once, then hand the frame to every subscriber."""
+        if not self.subscribers:
+            return
+        frame = encode(message)
         for subscriber in list(self.subscribers):
             try:
-                subscriber(message)
+                subscriber(frame)
             except Exception:  # a dead socket must not stop the others
                 self.log.debug("dropping a subscriber that failed", exc_info=True)
                 self.subscribers.discard(subscriber)

@@ -68,10 +68,10 @@ class EventsSocket(_Socket):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
-        self.ctx.hub.subscribe(self.send)
+        self.ctx.hub.subscribe(self.write_message)
 
     def on_message(self, frame: str | bytes) -> None:
         """Subscribers have nothing to say; frames are ignored."""
 
     def on_close(self) -> None:
-        self.ctx.hub.unsubscribe(self.send)
+        self.ctx.hub.unsubscribe(self.write_message)
