@@ -33,6 +33,7 @@ class MLOpsServer:
         app: str = "server",
         grace_seconds: float = 3.0,
         extra_config: dict[str, Any] | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.base = base
         self.app = app
@@ -63,6 +64,7 @@ class MLOpsServer:
             config.setdefault(section, {}).update(values)
         (self.config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra_env = dict(extra_env or {})
 
     @property
     def server_env(self) -> dict[str, str]:
@@ -76,6 +78,7 @@ class MLOpsServer:
         )
         env.pop("JUPYTER_MLOPS_URL", None)
         env.pop("JUPYTER_MLOPS_TOKEN", None)
+        env.update(self.extra_env)
         return env
 
     @property

@@ -1,0 +1,148 @@
+"""Training hooks: typed no-op callbacks that the training code calls, Lightning style.
+
+Training code knows nothing of Jupyter or the hub: it receives a :class:`CallbackList` and
+calls its hooks. Reporting to the hub is one callback; stopping is a ``threading.Event``
+that :meth:`CallbackList.on_train_batch_end` checks between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class TrialCancelled(Exception):
+    """Raised between batches when the trial was asked to stop (hub cancel or worker stop)."""
+
+
+@dataclass
+class TrialResult:
+    """What a training function returns: the trained model and what to store with it."""
+
+    model: Any
+    metrics: dict[str, Any]
+    classes: list[str]
+    example_input: Any
+    normalization: dict[str, list[float]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: Any) -> TrialResult:
+        """Accept a TrialResult or a mapping with the same keys."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            known = {k: value[k] for k in cls.__dataclass_fields__ if k in value}
+            missing = [
+                k for k in ("model", "metrics", "classes", "example_input") if k not in known
+            ]
+            if missing:
+                raise TypeError(f"the training function's result lacks {', '.join(missing)}")
+            return cls(**known)
+        raise TypeError(
+            "the training function must return a TrialResult or a dict with model, metrics, "
+            f"classes and example_input; got {type(value).__name__}"
+        )
+
+
+class Callback:
+    """Base class of training hooks; every hook does nothing unless overridden."""
+
+    def on_trial_start(self, trial_id: str | None, params: Mapping[str, Any]) -> None:
+        """A trial is about to build and train its model."""
+
+    def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
+        """A training epoch (1-based) begins."""
+
+    def on_train_batch_end(self, epoch: int, batch: int, batches: int, loss: float) -> None:
+        """A training batch (1-based within the epoch) is done; ``loss`` is its loss."""
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """An epoch is done; ``metrics`` are its numbers (train loss, test accuracy, ...)."""
+
+    def on_metric(self, name: str, value: float, step: int) -> None:
+        """The training code reports any other named number."""
+
+    def on_test_end(self, metrics: Mapping[str, Any]) -> None:
+        """The final evaluation on the test set is done."""
+
+    def on_trial_end(self, trial_id: str | None, metrics: Mapping[str, Any]) -> None:
+        """The trial finished without error."""
+
+    def on_exception(self, exc: BaseException) -> None:
+        """The training code raised ``exc`` (including :class:`TrialCancelled`)."""
+
+
+class CallbackList(Callback):
+    """Calls each hook on every callback in order and carries the trial's stop Event."""
+
+    def __init__(
+        self, callbacks: Iterable[Callback] = (), stop_event: threading.Event | None = None
+    ) -> None:
+        self.callbacks: list[Callback] = list(callbacks)
+        self.stop_event = stop_event or threading.Event()
+
+    @property
+    def should_stop(self) -> bool:
+        """True once the trial was asked to stop."""
+        return self.stop_event.is_set()
+
+    def check_stop(self) -> None:
+        """Raise :class:`TrialCancelled` when the trial was asked to stop."""
+        if self.stop_event.is_set():
+            raise TrialCancelled("the trial was cancelled")
+
+    def on_trial_start(self, trial_id: str | None, params: Mapping[str, Any]) -> None:
+        for cb in self.callbacks:
+            cb.on_trial_start(trial_id, params)
+
+    def on_train_epoch_start(self, epoch: int, epochs: int) -> None:
+        for cb in self.callbacks:
+            cb.on_train_epoch_start(epoch, epochs)
+        self.check_stop()
+
+    def on_train_batch_end(self, epoch: int, batch: int, batches: int, loss: float) -> None:
+        for cb in self.callbacks:
+            cb.on_train_batch_end(epoch, batch, batches, loss)
+        if self.stop_event.is_set():
+            raise TrialCancelled("the trial was cancelled")
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, metrics)
+        self.check_stop()
+
+    def on_metric(self, name: str, value: float, step: int) -> None:
+        for cb in self.callbacks:
+            cb.on_metric(name, value, step)
+
+    def on_test_end(self, metrics: Mapping[str, Any]) -> None:
+        for cb in self.callbacks:
+            cb.on_test_end(metrics)
+
+    def on_trial_end(self, trial_id: str | None, metrics: Mapping[str, Any]) -> None:
+        for cb in self.callbacks:
+            cb.on_trial_end(trial_id, metrics)
+
+    def on_exception(self, exc: BaseException) -> None:
+        for cb in self.callbacks:
+            try:
+                cb.on_exception(exc)
+            except Exception:  # a failing hook must not hide the original error
+                log.exception("callback %r failed in on_exception", cb)
+
+
+def as_callback_list(callbacks: Callback | Iterable[Callback] | None) -> CallbackList:
+    """Wrap None, one callback or several into a CallbackList (returned as is when it is one)."""
+    if isinstance(callbacks, CallbackList):
+        return callbacks
+    if callbacks is None:
+        return CallbackList()
+    if isinstance(callbacks, Callback):
+        return CallbackList([callbacks])
+    return CallbackList(callbacks)
