@@ -12,7 +12,7 @@ NO_AUTH = {"Authorization": ""}
 
 
 def _concrete(path: str) -> str:
-    return path.replace("{job_id}", "1").replace("{model_id}", "1-0")
+    return path.replace("{job_id}", "1").replace("{model_id}", "1-0").replace("{trial_id}", "1-0")
 
 
 async def test_openapi_lists_exactly_the_registered_routes(jp_fetch, jp_serverapp) -> None:

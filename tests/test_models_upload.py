@@ -126,3 +126,45 @@ async def test_uploads_notify_subscribers_and_the_trial(jp_fetch, jp_ws_fetch, m
     assert state["trials"][0]["model_id"] == f"{job['id']}-0"
     events.close()
     worker.close()
+
+
+async def _checkpoint(jp_fetch, trial_id: str, data: bytes, **query: object) -> tuple[int, dict]:
+    params = {"sha256": hashlib.sha256(data).hexdigest(), **query}
+    return await call(jp_fetch, "PUT", f"trials/{trial_id}/checkpoint", data, params=params)
+
+
+async def test_checkpoints_follow_the_lease_and_go_when_the_model_is_stored(
+    jp_fetch, jp_ws_fetch, model_file, mlops_root
+) -> None:
+    worker, _ = await FakeWorker.connect(jp_ws_fetch, "w", "s1", defaults={"LR": 0})
+    job = await _job(jp_fetch, trials=1)
+    trial = f"{job['id']}-0"
+    await worker.receive_type("job")
+    status, reply = await call(jp_fetch, "GET", f"trials/{trial}/checkpoint")
+    assert status == 404 and "no checkpoint" in reply["error"]
+    status, reply = await _checkpoint(jp_fetch, trial, b"epoch one", attempt=1)
+    assert status == 400 and "epoch" in reply["error"]
+    status, stored = await _checkpoint(jp_fetch, trial, b"epoch one", attempt=1, epoch=1)
+    assert status == 201 and stored["checkpoint_epoch"] == 1
+    status, stored = await _checkpoint(jp_fetch, trial, b"epoch two", attempt=1, epoch=2)
+    assert status == 201 and stored["checkpoint_epoch"] == 2
+    response = await jp_fetch("mlops", "api", "trials", trial, "checkpoint")
+    assert response.body == b"epoch two"
+    assert response.headers["X-MLOps-Checkpoint-Epoch"] == "2"
+    assert len(_leftovers(mlops_root)) == 1  # the epoch-one checkpoint was replaced
+    status, reply = await _checkpoint(jp_fetch, trial, b"old lease", attempt=7, epoch=3)
+    assert status == 409 and "lease lost" in reply["error"]
+
+    data = model_file.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    status, reply = await call(
+        jp_fetch, "PUT", f"models/{trial}/file", data, params={"sha256": sha, "attempt": 2}
+    )
+    assert status == 409 and "lease lost" in reply["error"]
+    status, _ = await call(
+        jp_fetch, "PUT", f"models/{trial}/file", data, params={"sha256": sha, "attempt": 1}
+    )
+    assert status == 201
+    assert _leftovers(mlops_root) == [sha]  # the checkpoint is gone with the final model
+    assert (await call(jp_fetch, "GET", f"trials/{trial}/checkpoint"))[0] == 404
+    worker.close()

@@ -78,10 +78,23 @@ def test_restart_keeps_everything(mlops_server: MLOpsServer, tmp_path: Path) -> 
     _, state = server.api("GET", f"jobs/{jid}")
     assert state["status"] == "running"  # waiting for its worker within the grace period
 
+    assert [t["status"] for t in state["trials"]] == ["running", "pending"]
+
     worker, welcome = _connect(server, "session-1")  # the worker comes back after the restart
     assert welcome["last_seq"] == 71 and welcome["name"] == "cifar"
-    done = [log_event(72, jid, "last line"), {"seq": 73, "type": "job_finished", "job_id": jid}]
-    assert _run(worker.send_events(done))["seq"] == 73
+    done = [
+        log_event(72, jid, "last line"),
+        {"seq": 73, "type": "trial_finished", "job_id": jid, "trial_id": f"{jid}-0"},
+        {"seq": 74, "type": "job_finished", "job_id": jid},
+    ]
+    assert _run(worker.send_events(done))["seq"] == 74
+    second = _run(worker.receive_type("job"))["job"]["trials"][0]
+    assert second["id"] == f"{jid}-1"
+    done = [
+        {"seq": 75, "type": "trial_finished", "job_id": jid, "trial_id": f"{jid}-1"},
+        {"seq": 76, "type": "job_finished", "job_id": jid},
+    ]
+    assert _run(worker.send_events(done))["seq"] == 76
     _, state = server.api("GET", f"jobs/{jid}")
     assert state["status"] == "finished"
     _, model_file = server.request("GET", f"mlops/api/models/{jid}-0/file")

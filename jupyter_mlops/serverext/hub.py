@@ -54,12 +54,13 @@ class Hub:
         self.links: dict[int, Link] = {}
         self.subscribers: set[Subscriber] = set()
         self._grace: dict[int, Timer] = {}
+        self._lost: dict[int, list[tuple[int, str]]] = {}  # leases taken while away
 
     def start(self) -> None:
-        """After a restart no worker is connected: give running jobs' workers a grace period."""
+        """After a restart no worker is connected: give lease holders a grace period."""
         self.store.mark_all_workers_offline()
-        for job in self.store.running_jobs():
-            self._start_grace(job["worker_id"])
+        for worker_id in self.store.leased_workers():
+            self._start_grace(worker_id)
 
     # ------------------------------------------------------------ subscribers
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -94,7 +95,7 @@ class Hub:
             problems.append("defaults")
         if problems:
             raise InvalidInput(f"hello needs {', '.join(problems)} (see docs/API.md)")
-        worker, orphaned = self.store.register_worker(
+        worker, dropped = self.store.register_worker(
             name=hello["name"].strip(),
             session=hello["session"],
             notebook=str(hello.get("notebook") or ""),
@@ -107,9 +108,6 @@ class Hub:
         timer = self._grace.pop(worker_id, None)
         if timer is not None:
             timer.cancel()
-        for job_id in orphaned:
-            self.store.end_job(job_id, "interrupted", "the worker's kernel restarted mid-job")
-            self._publish_job(job_id)
         link.send(
             {
                 "type": WELCOME,
@@ -118,35 +116,38 @@ class Hub:
                 "last_seq": worker["last_seq"],
             }
         )
+        for job_id, trial_id in self._lost.pop(worker_id, []):
+            link.send({"type": CANCEL, "job_id": job_id, "trial_id": trial_id})
         self._publish_worker(worker_id)
+        for job_id in {job_id for job_id, _ in dropped}:
+            self._publish_job(job_id)
         if worker["current_job"] is not None:
             job = self.store.get_job(worker["current_job"], trials=False)
             if job["cancel_requested"]:
-                link.send({"type": CANCEL, "job_id": job["id"]})
-        self.dispatch(worker_id)
+                link.send(
+                    {"type": CANCEL, "job_id": job["id"], "trial_id": worker["current_trial"]}
+                )
+        self.dispatch_all()
         return worker_id
 
     def worker_events(self, worker_id: int, link: Link, events: list[Any]) -> None:
-        """Persist a batch of events, ack it, and notify subscribers."""
-        last_seq, notifications = self.store.apply_events(worker_id, events)
+        """Persist a batch of events, ack it, notify subscribers, hand out the next trial."""
+        last_seq, notifications, idle = self.store.apply_events(worker_id, events)
         link.send({"type": ACK, "seq": last_seq})
         for message in notifications:
             self.publish(message)
-        if any(
-            m["type"] == "job" and m["job"]["status"] not in ("queued", "running")
-            for m in notifications
-        ):
+        if idle and any(m["type"] == "job" for m in notifications):
             self._publish_worker(worker_id)
-            self.dispatch(worker_id)
+            self.dispatch_all()
 
     def disconnect_worker(self, worker_id: int, link: Link) -> None:
-        """The link closed: offline now; its running job waits out the grace period."""
+        """The link closed: offline now; its lease waits out the grace period."""
         if self.links.get(worker_id) is not link:
             return  # a newer link replaced this one
         del self.links[worker_id]
         worker = self.store.set_worker_offline(worker_id)
         self.publish({"type": "worker", "worker": worker})
-        if worker["current_job"] is not None:
+        if worker["current_trial"] is not None:
             self._start_grace(worker_id)
 
     def _start_grace(self, worker_id: int) -> None:
@@ -157,19 +158,23 @@ class Hub:
         )
 
     def _grace_expired(self, worker_id: int) -> None:
+        """The worker stayed away: its trials go back to pending for another worker."""
         self._grace.pop(worker_id, None)
         if worker_id in self.links:
             return
         worker = self.store.get_worker(worker_id)
-        if worker["current_job"] is None:
-            return
         reason = (
             f"worker {worker['name']} went offline at {worker['last_seen']} and did "
             f"not come back within {self.grace_seconds:g} s"
         )
-        self.store.end_job(worker["current_job"], "interrupted", reason)
-        self._publish_job(worker["current_job"])
+        leases = self.store.release_worker_trials(worker_id, reason)
+        if not leases:
+            return
+        self._lost[worker_id] = leases
+        for job_id in {job_id for job_id, _ in leases}:
+            self._publish_job(job_id)
         self._publish_worker(worker_id)
+        self.dispatch_all()
 
     # ------------------------------------------------------------------- jobs
     def validate(self, worker: str, conf: Any) -> GridResult:
@@ -182,7 +187,7 @@ class Hub:
         return validate_grid(conf, self.store.find_worker(worker)["defaults"])
 
     def launch(self, worker: str, conf: Any) -> Message:
-        """Queue a job for a worker (or any) and hand it out if a worker is idle."""
+        """Queue a job for a worker (or any) and hand its trials to idle workers."""
         result = self.validate(worker, conf)
         if not result.valid:
             raise InvalidInput(
@@ -190,49 +195,85 @@ class Hub:
             )
         job = self.store.create_job(worker, result.conf, result.trials)
         self._publish_job(job["id"])
-        for worker_id in list(self.links):
-            if self.dispatch(worker_id) == job["id"]:
-                break
+        self.dispatch_all()
         return self.store.get_job(job["id"])
 
+    def dispatch_all(self) -> None:
+        """Offer pending trials to every connected worker (idle ones take one each)."""
+        for worker_id in list(self.links):
+            self.dispatch(worker_id)
+
     def dispatch(self, worker_id: int) -> int | None:
-        """Send the worker its next queued job, if it is idle; return the job id."""
+        """Lease the next pending trial to the worker, if it is idle; return the job id."""
         link = self.links.get(worker_id)
         if link is None:
             return None
-        job = self.store.assign_next_job(worker_id)
-        if job is None:
+        assigned = self.store.assign_next_trial(worker_id)
+        if assigned is None:
             return None
-        trials = [
-            {"id": t["id"], "index": t["index"], "params": t["params"]} for t in job["trials"]
-        ]
-        link.send({"type": JOB, "job": {"id": job["id"], "conf": job["conf"], "trials": trials}})
+        job, trial = assigned
+        checkpoint = (
+            {"epoch": trial["checkpoint_epoch"]} if trial["checkpoint_epoch"] is not None else None
+        )
+        link.send(
+            {
+                "type": JOB,
+                "job": {
+                    "id": job["id"],
+                    "conf": job["conf"],
+                    "trials": [
+                        {
+                            "id": trial["id"],
+                            "index": trial["index"],
+                            "params": trial["params"],
+                            "attempt": trial["attempt"],
+                            "checkpoint": checkpoint,
+                        }
+                    ],
+                },
+            }
+        )
         self.publish({"type": "job", "job": job})
         self._publish_worker(worker_id)
         return job["id"]
 
     def cancel(self, job_id: int) -> Message:
-        job = self.store.request_cancel(job_id)
-        if job["status"] == "running":
-            link = self.links.get(job["worker_id"])
+        """Cancel a job: pending trials at once, running ones between batches."""
+        job, leases = self.store.request_cancel(job_id)
+        for worker_id, trial_id in leases:
+            link = self.links.get(worker_id)
             if link is not None:
-                link.send({"type": CANCEL, "job_id": job_id})
+                link.send({"type": CANCEL, "job_id": job_id, "trial_id": trial_id})
             else:
-                job = self.store.end_job(
-                    job_id, "cancelled", "cancelled while the worker was offline"
-                )
+                self.store.cancel_trial(trial_id, "cancelled while its worker was offline")
+                self._publish_worker(worker_id)
+        job = self.store.get_job(job_id)
         self.publish({"type": "job", "job": job})
-        if job["worker_id"] is not None:
-            self._publish_worker(job["worker_id"])
         return job
 
+    def retry(self, job_id: int) -> Message:
+        """Re-run a job's failed trials."""
+        self.store.retry_job(job_id)
+        self._publish_job(job_id)
+        self.dispatch_all()
+        return self.store.get_job(job_id)
+
     # ----------------------------------------------------- models, deployment
-    def model_stored(self, model: Message) -> None:
+    def model_stored(self, model: Message, freed_checkpoint: str | None) -> None:
         """Notify, then let the deployment policy decide (compare-and-set in the store)."""
+        self._drop_blob(freed_checkpoint)
         self.publish({"type": "model", "action": "stored", "model": model})
         deployment = self.policy.after_model_stored(self.store, model["id"])
         if deployment is not None:
             self.publish({"type": "deployment", "deployment": deployment})
+
+    def checkpoint_stored(self, trial: Message, replaced: str | None) -> None:
+        self._drop_blob(replaced)
+        self._publish_job(trial["job_id"])
+
+    def _drop_blob(self, sha256: str | None) -> None:
+        if sha256 is not None and not self.store.blob_in_use(sha256):
+            self.blobs.delete(sha256)
 
     def deploy(self, model_id: str) -> Message:
         deployment = self.policy.deploy(self.store, model_id)
@@ -243,7 +284,7 @@ class Hub:
         """Delete every model, its file and the deployment history (demo reset)."""
         count, shas = self.store.delete_all_models()
         for sha in shas:
-            self.blobs.delete(sha)
+            self._drop_blob(sha)
         self.publish({"type": "model", "action": "cleared", "model": None})
         self.publish({"type": "deployment", "deployment": None})
         return count

@@ -14,10 +14,16 @@ from jupyter_mlops.serverext.handlers.jobs import (
     JobHandler,
     JobLogsHandler,
     JobMetricsHandler,
+    JobRetryHandler,
     JobsHandler,
     WorkersHandler,
 )
-from jupyter_mlops.serverext.handlers.models import ModelFileHandler, ModelHandler, ModelsHandler
+from jupyter_mlops.serverext.handlers.models import (
+    CheckpointHandler,
+    ModelFileHandler,
+    ModelHandler,
+    ModelsHandler,
+)
 from jupyter_mlops.serverext.handlers.openapi import OpenAPIHandler
 from jupyter_mlops.serverext.handlers.sockets import EventsSocket, WorkerSocket
 
@@ -30,11 +36,13 @@ ROUTES: list[tuple[str, type]] = [
     ("/jobs", JobsHandler),
     ("/jobs/{job_id}", JobHandler),
     ("/jobs/{job_id}/cancel", JobCancelHandler),
+    ("/jobs/{job_id}/retry", JobRetryHandler),
     ("/jobs/{job_id}/logs", JobLogsHandler),
     ("/jobs/{job_id}/metrics", JobMetricsHandler),
     ("/models", ModelsHandler),
     ("/models/{model_id}", ModelHandler),
     ("/models/{model_id}/file", ModelFileHandler),
+    ("/trials/{trial_id}/checkpoint", CheckpointHandler),
     ("/deployment", DeploymentHandler),
     ("/deployment/history", DeploymentHistoryHandler),
     ("/openapi.json", OpenAPIHandler),

@@ -60,6 +60,14 @@ class JobCancelHandler(MLOpsHandler):
         self.reply(self.ctx.hub.cancel(parse_job_id(job_id)))
 
 
+class JobRetryHandler(MLOpsHandler):
+    @web.authenticated
+    @authorized
+    def post(self, job_id: str) -> None:
+        """Re-run a job's failed trials."""
+        self.reply(self.ctx.hub.retry(parse_job_id(job_id)))
+
+
 class JobLogsHandler(MLOpsHandler):
     @web.authenticated
     @authorized

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from jupyter_mlops.serverext.store import Store
 
 MAX_LOG_TEXT = 64 * 1024
-_JOB_END = {"job_finished": "finished", "job_failed": "failed", "job_cancelled": "cancelled"}
 _TRIAL_END = {
     "trial_finished": "finished",
     "trial_failed": "failed",
@@ -21,7 +20,11 @@ _TRIAL_END = {
 
 
 class EventApplier:
-    """Turns events into rows; collects what subscribers must be told afterwards."""
+    """Turns events into rows; collects what subscribers must be told afterwards.
+
+    Only the holder of a trial's lease may write about it: events for a trial leased to
+    another worker, re-queued, or of an older ``attempt`` are ignored (late results).
+    """
 
     def __init__(
         self, store: Store, conn: sqlite3.Connection, worker_id: int, last_seq: int
@@ -33,36 +36,77 @@ class EventApplier:
         self.stamp = now()
         self.problems: list[str] = []
         self.jobs_changed: set[int] = set()
-        self.jobs_ended: set[int] = set()
-        self._owner: dict[int, bool] = {}
+        self._leases: dict[str, list[Any] | None] = {}
+        self._jobs: dict[int, bool] = {}
         self._logs: list[tuple[Any, ...]] = []
         self._metrics: list[tuple[Any, ...]] = []
         self._logged: list[dict[str, Any]] = []
         self._measured: list[dict[str, Any]] = []
+        self._handlers = {
+            "log": self._on_log,
+            "metric": self._on_metric,
+            "progress": self._on_progress,
+            "trial_started": self._on_trial_started,
+            "trial_finished": self._end_trial,
+            "trial_failed": self._end_trial,
+            "trial_cancelled": self._end_trial,
+            "job_finished": self._end_assignment,
+            "job_failed": self._end_assignment,
+            "job_cancelled": self._end_assignment,
+        }
+        assert set(self._handlers) == EVENT_TYPES
 
     def apply(self, events: list[Any]) -> None:
+        handlers = self._handlers
         for event in events:
             seq = event.get("seq") if isinstance(event, dict) else None
-            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            if type(seq) is not int or seq < 1:
                 self.problems.append(f"event without a positive integer seq: {event!r:.80}")
                 continue
             if seq <= self.last_seq:
                 continue  # already stored: a resend
             self.last_seq = seq
-            kind, job_id = event.get("type"), event.get("job_id")
-            if kind not in EVENT_TYPES or not isinstance(job_id, int):
-                self.problems.append(f"event {seq}: unknown type {kind!r} or no integer job_id")
+            handler, job_id = handlers.get(event.get("type")), event.get("job_id")
+            if handler is None or type(job_id) is not int:
+                self.problems.append(f"event {seq}: unknown type or no integer job_id")
                 continue
-            if not self._owns(job_id):
-                continue  # a late event for a job this worker no longer runs
-            getattr(self, f"_on_{kind}")(event, job_id)
+            trial_id = event.get("trial_id")
+            if trial_id is None:
+                if self._worked_on(job_id):
+                    handler(event, job_id)
+            elif self._holds(trial_id, job_id, event):
+                handler(event, job_id)
         self._flush()
 
-    def _owns(self, job_id: int) -> bool:
-        if job_id not in self._owner:
-            row = self.conn.execute("SELECT worker_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            self._owner[job_id] = row is not None and row[0] == self.worker_id
-        return self._owner[job_id]
+    def _lease(self, trial_id: Any) -> list[Any] | None:
+        """[job_id, worker_id, status, attempt] of a trial, cached for this batch."""
+        if trial_id not in self._leases:
+            row = self.conn.execute(
+                "SELECT job_id, worker_id, status, attempt FROM trials WHERE id = ?",
+                (str(trial_id),),
+            ).fetchone()
+            self._leases[trial_id] = list(row) if row else None
+        return self._leases[trial_id]
+
+    def _holds(self, trial_id: Any, job_id: int, event: dict[str, Any]) -> bool:
+        lease = self._lease(trial_id)
+        if lease is None or lease[0] != job_id or lease[1] != self.worker_id:
+            return False
+        attempt = event.get("attempt")
+        if attempt is not None and attempt != lease[3]:
+            return False
+        return lease[2] == "running" or (lease[2] == "finished" and event["type"] == "log")
+
+    def _worked_on(self, job_id: int) -> bool:
+        if job_id not in self._jobs:
+            self._jobs[job_id] = (
+                self.conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM trials WHERE job_id = ? AND worker_id = ?)",
+                    (job_id, self.worker_id),
+                ).fetchone()[0]
+                == 1
+            )
+        return self._jobs[job_id]
 
     def _time(self, event: dict[str, Any]) -> str:
         value = event.get("time")
@@ -91,59 +135,60 @@ class EventApplier:
 
     def _on_progress(self, event: dict[str, Any], job_id: int) -> None:
         self.conn.execute(
-            "UPDATE trials SET epoch = ?, epochs = ?, batch = ?, batches = ? "
-            "WHERE id = ? AND job_id = ?",
+            "UPDATE trials SET epoch = ?, epochs = ?, batch = ?, batches = ? WHERE id = ?",
             (
                 event.get("epoch"),
                 event.get("epochs"),
                 event.get("batch"),
                 event.get("batches"),
-                event.get("trial_id"),
-                job_id,
+                event["trial_id"],
             ),
         )
         self.jobs_changed.add(job_id)
 
     def _on_trial_started(self, event: dict[str, Any], job_id: int) -> None:
         self.conn.execute(
-            "UPDATE trials SET status = 'running', started = ?, error = NULL "
-            "WHERE id = ? AND job_id = ?",
-            (self._time(event), event.get("trial_id"), job_id),
-        )
-        self.conn.execute(
-            "UPDATE workers SET current_trial = ? WHERE id = ?",
-            (event.get("trial_id"), self.worker_id),
+            "UPDATE trials SET started = coalesce(started, ?) WHERE id = ?",
+            (self._time(event), event["trial_id"]),
         )
         self.jobs_changed.add(job_id)
 
     def _end_trial(self, event: dict[str, Any], job_id: int) -> None:
+        """A trial ended. Cancelled without a job cancel means the worker let it go: re-queue."""
+        trial_id = event["trial_id"]
         status = _TRIAL_END[event["type"]]
+        error = event.get("error")
+        if (
+            status == "cancelled"
+            and not self.conn.execute(
+                "SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()[0]
+        ):
+            status, error = "pending", "re-queued: its worker stopped before the trial ended"
         metrics = event.get("metrics") if isinstance(event.get("metrics"), dict) else None
         self.conn.execute(
             "UPDATE trials SET status = ?, finished = ?, error = ?, "
-            "metrics = coalesce(?, metrics), model_id = coalesce(model_id, ?) "
-            "WHERE id = ? AND job_id = ?",
+            "metrics = coalesce(?, metrics), model_id = coalesce(model_id, ?) WHERE id = ?",
             (
                 status,
-                self._time(event),
-                event.get("error"),
+                None if status == "pending" else self._time(event),
+                error,
                 json.dumps(metrics) if metrics is not None else None,
                 event.get("model_id"),
-                event.get("trial_id"),
-                job_id,
+                trial_id,
             ),
         )
+        self.conn.execute(
+            "UPDATE workers SET current_job = NULL, current_trial = NULL "
+            "WHERE id = ? AND current_trial = ?",
+            (self.worker_id, trial_id),
+        )
+        self._leases[trial_id][2] = status  # type: ignore[index]
         self.jobs_changed.add(job_id)
 
-    _on_trial_finished = _on_trial_failed = _on_trial_cancelled = _end_trial
-
-    def _end_job(self, event: dict[str, Any], job_id: int) -> None:
-        self._flush()
-        self.store._end_job(self.conn, job_id, _JOB_END[event["type"]], event.get("error"))
+    def _end_assignment(self, event: dict[str, Any], job_id: int) -> None:
+        """The worker is done with what it was given; the job's status is derived later."""
         self.jobs_changed.add(job_id)
-        self.jobs_ended.add(job_id)
-
-    _on_job_finished = _on_job_failed = _on_job_cancelled = _end_job
 
     def _flush(self) -> None:
         self._logged += self._insert("logs", "stream, text", self._logs)

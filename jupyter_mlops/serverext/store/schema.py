@@ -118,3 +118,18 @@ def m001_initial(db: Database) -> None:
         },
         pk="id",
     )
+
+
+@migrations()
+def m002_trial_leases(db: Database) -> None:
+    """Trials are leased to workers one at a time and can resume from a checkpoint."""
+    trials = db["trials"]
+    trials.add_column("worker_id", int)
+    trials.add_column("attempt", int, not_null_default=0)
+    trials.add_column("checkpoint_sha256", str)
+    trials.add_column("checkpoint_epoch", int)
+    trials.add_column("resumed_from_epoch", int)
+    db.execute(
+        "UPDATE trials SET worker_id = (SELECT worker_id FROM jobs WHERE jobs.id = trials.job_id)"
+    )
+    db["trials"].create_index(["status", "worker_id"])

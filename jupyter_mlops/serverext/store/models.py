@@ -1,0 +1,166 @@
+"""Store queries for models and deployments (the append-only history)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from jupyter_mlops.serverext.errors import Conflict, InvalidInput, NotFound
+from jupyter_mlops.serverext.store.base import Row, now
+from jupyter_mlops.serverext.store.jobs import JobQueries
+
+
+class ModelQueries(JobQueries):
+    """Models (one per trial) and deployments."""
+
+    def add_model(
+        self,
+        trial_id: str,
+        sha256: str,
+        size: int,
+        metadata: dict[str, Any],
+        attempt: int | None = None,
+    ) -> tuple[Row, bool, str | None]:
+        """Record a trial's model; return (model, created, freed checkpoint sha256).
+
+        Idempotent for the same file. With ``attempt``, only the trial's current lease may
+        store its model, so a trial has exactly one result. Its checkpoint is dropped.
+        """
+        with self.transaction() as conn:
+            existing = self._one("models", "SELECT * FROM models WHERE id = ?", (trial_id,))
+            if existing is not None:
+                if existing["sha256"] != sha256:
+                    raise Conflict(
+                        f"trial {trial_id} already has a different model "
+                        f"(sha256 {existing['sha256'][:12]})"
+                    )
+                return self.get_model(trial_id), False, None
+            trial = self.check_lease(trial_id, attempt)
+            checkpoint = conn.execute(
+                "SELECT checkpoint_sha256 FROM trials WHERE id = ?", (trial_id,)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO models (id, job_id, trial_id, worker, sha1, sha256, size, "
+                "param_count, metrics, hyperparameters, classes, input_size, normalization, "
+                "program, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    trial_id,
+                    trial["job_id"],
+                    trial_id,
+                    trial["worker_name"],
+                    metadata["sha1"],
+                    sha256,
+                    size,
+                    metadata.get("param_count"),
+                    json.dumps(metadata.get("metrics") or {}),
+                    json.dumps(metadata.get("hyperparameters") or trial["params"]),
+                    json.dumps(metadata["classes"]),
+                    json.dumps(metadata["input_size"]),
+                    json.dumps(metadata.get("normalization") or {}),
+                    metadata["program"],
+                    now(),
+                ),
+            )
+            conn.execute(
+                "UPDATE trials SET model_id = ?, checkpoint_sha256 = NULL WHERE id = ?",
+                (trial_id, trial_id),
+            )
+        return self.get_model(trial_id), True, checkpoint
+
+    _MODEL_SELECT = (
+        "SELECT m.*, (m.id = (SELECT model_id FROM deployments ORDER BY id DESC LIMIT 1)) "
+        "AS deployed, t.idx AS trial_index FROM models m JOIN trials t ON t.id = m.trial_id"
+    )
+
+    @staticmethod
+    def _model_view(row: Row) -> Row:
+        row["deployed"] = bool(row["deployed"])
+        return row
+
+    def get_model(self, model_id: str) -> Row:
+        row = self._one("models", f"{self._MODEL_SELECT} WHERE m.id = ?", (model_id,))
+        if row is None:
+            raise NotFound(f"no model with id {model_id!r}; GET /mlops/api/models lists them")
+        return self._model_view(row)
+
+    def list_models(self) -> list[Row]:
+        return [
+            self._model_view(r)
+            for r in self._all("models", f"{self._MODEL_SELECT} ORDER BY m.job_id DESC, t.idx")
+        ]
+
+    def delete_all_models(self) -> tuple[int, list[str]]:
+        """Delete every model and the deployment history; return (count, freed sha256s)."""
+        with self.transaction() as conn:
+            shas = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM models")]
+            conn.execute("DELETE FROM deployments")
+            count = conn.execute("DELETE FROM models").rowcount
+            conn.execute("UPDATE trials SET model_id = NULL")
+        return count, shas
+
+    # -------------------------------------------------------------- deployments
+    def deploy(self, model_id: str, reason: str, metric: str) -> Row:
+        """Deploy a model unconditionally (a manual deploy or rollback)."""
+        with self.transaction() as conn:
+            model = self.get_model(model_id)
+            self._insert_deployment(conn, model, reason, metric)
+        return self.current_deployment()  # type: ignore[return-value]
+
+    def deploy_if_better(self, model_id: str, metric: str, higher_is_better: bool) -> Row | None:
+        """Compare-and-set: deploy when the model beats what is deployed now (one transaction).
+
+        A model without the metric never wins; with nothing deployed, any model with it does.
+        """
+        with self.transaction() as conn:
+            model = self.get_model(model_id)
+            value = model["metrics"].get(metric)
+            if not isinstance(value, (int, float)):
+                return None
+            current = conn.execute(
+                "SELECT metric_value, model_id FROM deployments ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if current is not None:
+                if current[1] == model_id or current[0] is None:
+                    return None
+                better = value > current[0] if higher_is_better else value < current[0]
+                if not better:
+                    return None
+            self._insert_deployment(conn, model, "auto", metric)
+        return self.current_deployment()
+
+    def _insert_deployment(
+        self, conn: sqlite3.Connection, model: Row, reason: str, metric: str
+    ) -> None:
+        value = model["metrics"].get(metric)
+        conn.execute(
+            "INSERT INTO deployments (model_id, sha1, sha256, time, reason, metric, "
+            "metric_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                model["id"],
+                model["sha1"],
+                model["sha256"],
+                now(),
+                reason,
+                metric,
+                value if isinstance(value, (int, float)) else None,
+            ),
+        )
+
+    def current_deployment(self) -> Row | None:
+        rows = self.deployment_history(limit=1)
+        return rows[0] if rows else None
+
+    def deployment_history(self, limit: int = 1000) -> list[Row]:
+        rows = self._all(
+            "deployments", "SELECT * FROM deployments ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        for row in rows:
+            row["model"] = self.get_model(row["model_id"])
+        return rows
+
+    def check_model_id(self, model_id: str) -> Row:
+        """The trial a model upload is for (the model id is the trial id)."""
+        if not isinstance(model_id, str) or not model_id:
+            raise InvalidInput("model_id must be a string like '7-0'")
+        return self.get_trial(model_id)

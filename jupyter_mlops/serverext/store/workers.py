@@ -1,0 +1,114 @@
+"""Store queries for workers: registration, presence, lookup."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_mlops.serverext.errors import NotFound
+from jupyter_mlops.serverext.store.base import Row, now
+from jupyter_mlops.serverext.store.jobs import JobQueries
+
+
+class WorkerQueries(JobQueries):
+    """Workers and their sessions."""
+
+    def register_worker(
+        self,
+        *,
+        name: str,
+        session: str,
+        notebook: str,
+        defaults: dict[str, Any],
+        device: str,
+        versions: dict[str, Any],
+    ) -> tuple[Row, list[tuple[int, str]]]:
+        """Bring a worker session online; return it and the (job, trial) leases it dropped.
+
+        The same session reconnecting keeps its row (and its ``last_seq``). A new session
+        takes over an offline worker of the same name (its running jobs are orphaned); a name
+        held by an online worker gets a ``-NN`` suffix. Dropped leases go back to pending.
+        """
+        fields = {
+            "notebook": notebook,
+            "defaults": json.dumps(defaults),
+            "device": device,
+            "versions": json.dumps(versions),
+            "online": 1,
+            "last_seen": now(),
+        }
+        orphaned: list[tuple[int, str]] = []
+        with self.transaction() as conn:
+            row = self._one("workers", "SELECT * FROM workers WHERE session = ?", (session,))
+            if row is None:
+                holder = self._one("workers", "SELECT * FROM workers WHERE name = ?", (name,))
+                if holder is not None and not holder["online"]:
+                    orphaned = self._release(
+                        conn, holder["id"], "the worker's kernel restarted mid-trial"
+                    )
+                    fields.update(session=session, last_seq=0, current_job=None, current_trial=None)
+                    row = holder
+                else:
+                    final = name if holder is None else self._free_name(name)
+                    cur = conn.execute(
+                        "INSERT INTO workers (name, session, created) VALUES (?, ?, ?)",
+                        (final, session, now()),
+                    )
+                    row = {"id": cur.lastrowid}
+            assignments = ", ".join(f"{k} = ?" for k in fields)
+            conn.execute(
+                f"UPDATE workers SET {assignments} WHERE id = ?", (*fields.values(), row["id"])
+            )
+        return self.get_worker(row["id"]), orphaned
+
+    def _free_name(self, name: str) -> str:
+        taken = {
+            r["name"]
+            for r in self.db.query("SELECT name FROM workers WHERE name LIKE ?", (f"{name}-%",))
+        }
+        return next(f"{name}-{n:02d}" for n in range(1, 10_000) if f"{name}-{n:02d}" not in taken)
+
+    def set_worker_offline(self, worker_id: int) -> Row:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE workers SET online = 0, last_seen = ? WHERE id = ?", (now(), worker_id)
+            )
+        return self.get_worker(worker_id)
+
+    def mark_all_workers_offline(self) -> None:
+        """At start-up no socket is open yet, so no worker is online."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE workers SET online = 0 WHERE online = 1")
+
+    def get_worker(self, worker_id: int) -> Row:
+        row = self._one("workers", "SELECT * FROM workers WHERE id = ?", (worker_id,))
+        if row is None:
+            raise NotFound(f"no worker with id {worker_id}")
+        return self._worker_view(row)
+
+    def find_worker(self, name: str) -> Row:
+        row = self._one("workers", "SELECT * FROM workers WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"no worker named {name!r}; GET /mlops/api/workers lists them")
+        return self._worker_view(row)
+
+    def list_workers(self) -> list[Row]:
+        return [
+            self._worker_view(r)
+            for r in self._all(
+                "workers", "SELECT * FROM workers ORDER BY online DESC, last_seen DESC"
+            )
+        ]
+
+    @staticmethod
+    def _worker_view(row: Row) -> Row:
+        row["online"] = bool(row["online"])
+        row["status"] = (
+            "offline"
+            if not row["online"]
+            else ("busy" if row["current_job"] is not None else "idle")
+        )
+        return row
+
+    def last_seq(self, worker_id: int) -> int:
+        return self.get_worker(worker_id)["last_seq"]
