@@ -1,0 +1,64 @@
+"""Playwright with Debian's Chromium (never ``playwright install``): see SETUP-NOTES."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def mlops_browser() -> Iterator[Any]:
+    """A headless Chromium per test.
+
+    Function scope on purpose: the sync API keeps its event loop running in this thread, and
+    pytest-jupyter's autouse ``jp_asyncio_loop`` closes the current loop after every test.
+    """
+    import playwright.sync_api as playwright_api
+
+    # No skip: the test command installs Chromium, so a missing browser is a set-up failure.
+    assert Path(CHROMIUM).exists(), "Chromium is missing: run bash scripts/test.sh (apt chromium)"
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def mlops_page(mlops_browser: Any) -> Iterator[Any]:
+    """A fresh page (1100x900), 30 s timeouts; page errors are printed for the test log."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)  # kernels on a loaded 2-core machine can be slow
+    context = mlops_browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.on("pageerror", lambda error: print(f"page error: {error}"))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """The folder for screenshots (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
