@@ -6,6 +6,7 @@
     %mlops worker RUN_TRIAL --defaults CONF_OBJ --name NOTEBOOK_ID
     %mlops status                          link, current job and trial, progress
     %mlops stop                            stop the worker cleanly
+    %mlops panel                           workers, launcher, jobs, models and deploy buttons
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--log-every", type=int, default=1)
     sub.add_parser("status", add_help=False)
     sub.add_parser("stop", add_help=False)
+    sub.add_parser("panel", add_help=False)
     sub.add_parser("help", add_help=False)
     return parser
 
@@ -99,6 +101,14 @@ class MLOpsMagics(Magics):
             current = session.current_hub()
             url = current.url if current else None
             print(format_status(worker.status() if worker else None, url))
+        elif command == "panel":
+            from jupyter_mlops.kernel_client.panel import panel
+
+            hub = session.current_hub()
+            try:
+                panel(hub.url if hub else None, hub.token if hub else None, display=True)
+            except HubError as exc:
+                raise UsageError(str(exc)) from None
         elif command == "stop":
             if session.stop_worker():
                 print("jupyter-mlops: worker stopped")
