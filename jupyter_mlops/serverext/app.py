@@ -92,6 +92,7 @@ class MLOpsApp(ExtensionApp):
             )
 
     async def stop_extension(self) -> None:
+        self.context.hub.stop()
         self.context.store.close()
 
 

@@ -55,12 +55,21 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self._grace: dict[int, Timer] = {}
         self._lost: dict[int, list[tuple[int, str]]] = {}  # leases taken while away
+        self._stopped = False
 
     def start(self) -> None:
         """After a restart no worker is connected: give lease holders a grace period."""
         self.store.mark_all_workers_offline()
         for worker_id in self.store.leased_workers():
             self._start_grace(worker_id)
+
+    def stop(self) -> None:
+        """The server is shutting down: sockets closing now are not workers going away."""
+        self._stopped = True
+        for timer in self._grace.values():
+            timer.cancel()
+        self._grace.clear()
+        self.subscribers.clear()
 
     # ------------------------------------------------------------ subscribers
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -132,6 +141,8 @@ class Hub:
 
     def worker_events(self, worker_id: int, link: Link, events: list[Any]) -> None:
         """Persist a batch of events, ack it, notify subscribers, hand out the next trial."""
+        if self._stopped:
+            return  # not acked: the worker resends after the restart
         last_seq, notifications, idle = self.store.apply_events(worker_id, events)
         link.send({"type": ACK, "seq": last_seq})
         for message in notifications:
@@ -142,7 +153,7 @@ class Hub:
 
     def disconnect_worker(self, worker_id: int, link: Link) -> None:
         """The link closed: offline now; its lease waits out the grace period."""
-        if self.links.get(worker_id) is not link:
+        if self._stopped or self.links.get(worker_id) is not link:
             return  # a newer link replaced this one
         del self.links[worker_id]
         worker = self.store.set_worker_offline(worker_id)

@@ -104,6 +104,26 @@ export function formatCount(count: number | null | undefined): string {
   return String(count);
 }
 
+/** Metric names shown first, in this order, where metrics are listed. */
+export const MAIN_METRICS = ['test_accuracy', 'test_loss'];
+
+/**
+ * The numeric metrics of a trial or model as [name, value] pairs, main ones first, then by
+ * name. Structured values (e.g. the worker's `per_class_accuracy` object) are left out: they
+ * do not fit a chip.
+ */
+export function numericMetrics(
+  metrics: { [name: string]: unknown } | null | undefined
+): [string, number][] {
+  const rank = (name: string) => {
+    const index = MAIN_METRICS.indexOf(name);
+    return index < 0 ? MAIN_METRICS.length : index;
+  };
+  return Object.entries(metrics ?? {})
+    .filter((entry): entry is [string, number] => typeof entry[1] === 'number')
+    .sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0]));
+}
+
 /** A metric value: accuracies in [0, 1] as percents, other numbers to 4 digits. */
 export function formatMetric(name: string, value: unknown): string {
   if (typeof value !== 'number') {

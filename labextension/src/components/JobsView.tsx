@@ -1,7 +1,7 @@
 import { showErrorMessage } from '@jupyterlab/apputils';
 import React, { useMemo } from 'react';
 
-import { formatMetric, formatValue, timeAgo } from '../format';
+import { formatMetric, formatValue, numericMetrics, timeAgo } from '../format';
 import { MLOpsModel } from '../model';
 import { FINAL_JOB_STATES, IJob, IMetricPoint, ITrial } from '../types';
 import { LineChart } from './LineChart';
@@ -202,6 +202,12 @@ export function groupMetrics(
   return result;
 }
 
+/**
+ * The one metric the worker reports per training step (every few batches); every other
+ * metric (test_loss, train_accuracy, ...) comes once per epoch with the epoch as its step.
+ */
+const BATCH_METRIC = 'loss';
+
 /** Loss curves first, then accuracy, then the rest by name. */
 function metricOrder(name: string): number {
   if (/loss/i.test(name)) {
@@ -249,7 +255,7 @@ function TrialItem(props: {
             {key}={formatValue(trial.params?.[key])}
           </span>
         ))}
-        {Object.entries(trial.metrics ?? {}).map(([name, value]) => (
+        {numericMetrics(trial.metrics).map(([name, value]) => (
           <span
             className="jp-mlops-chip jp-mlops-chip-metric"
             key={`m-${name}`}
@@ -266,7 +272,7 @@ function TrialItem(props: {
               key={name}
               name={name}
               points={series!.get(name)!}
-              xLabel={/acc/i.test(name) ? 'epoch' : 'step'}
+              xLabel={name === BATCH_METRIC ? 'step' : 'epoch'}
             />
           ))}
         </div>

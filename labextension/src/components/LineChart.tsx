@@ -49,7 +49,9 @@ export function LineChart(props: ILineChartProps): JSX.Element {
       data-points={points.length}
     >
       <figcaption className="jp-mlops-chart-title">
-        <span>{name}</span>
+        <span className="jp-mlops-chart-name" title={name}>
+          {name}
+        </span>
         <span className="jp-mlops-chart-last">
           {last ? formatMetric(name, last.y) : ''}
         </span>

@@ -7,6 +7,7 @@ import {
   formatCount,
   formatMetric,
   formatValue,
+  numericMetrics,
   shortHash,
   shortTime,
   timeAgo
@@ -141,9 +142,6 @@ function DeployedSummary(props: {
   );
 }
 
-/** Metric names shown first on a model card. */
-const MAIN_METRICS = ['test_accuracy', 'test_loss'];
-
 /** Hyperparameters whose values differ between the models of a group. */
 export function varyingKeys(models: IModel[]): string[] {
   const keys = new Set<string>();
@@ -165,14 +163,7 @@ function ModelItem(props: {
   onDeploy: () => void;
 }): JSX.Element {
   const { model: m, varying } = props;
-  const metrics = Object.entries(m.metrics ?? {}).filter(
-    ([, value]) => typeof value === 'number'
-  );
-  metrics.sort(
-    (a, b) =>
-      rank(MAIN_METRICS.indexOf(a[0])) - rank(MAIN_METRICS.indexOf(b[0])) ||
-      a[0].localeCompare(b[0])
-  );
+  const metrics = numericMetrics(m.metrics);
   const hyperparameters = Object.entries(m.hyperparameters ?? {});
   return (
     <div
@@ -246,10 +237,6 @@ function ModelItem(props: {
       )}
     </div>
   );
-}
-
-function rank(index: number): number {
-  return index < 0 ? 99 : index;
 }
 
 /** Deployment history, newest first. */
