@@ -10,8 +10,9 @@ from jupyter_mlops.kernel_client import session
 from jupyter_mlops.kernel_client.panel import MLOpsPanel
 
 
-def test_panel_magic_displays_the_panel_of_the_connected_hub(mlops_server: Any,
-                                                             monkeypatch: Any) -> None:
+def test_panel_magic_displays_the_panel_of_the_connected_hub(
+    mlops_server: Any, monkeypatch: Any
+) -> None:
     shown: list[Any] = []
     monkeypatch.setattr("IPython.display.display", lambda *objs, **kw: shown.extend(objs))
     shell = InteractiveShell.instance()
