@@ -100,3 +100,24 @@ def test_exported_model_predicts_in_a_process_without_the_class(tiny, tmp_path: 
     ).stdout.split("\n")
     assert out[0] == str(expected)
     assert out[1] == metadata["sha1"]
+
+
+def test_a_resumed_trial_ends_where_an_uninterrupted_one_does(tiny, tmp_path: Path) -> None:
+    params = {**DEFAULTS, "EPOCHS": 3, "BATCH_SIZE": 50}
+
+    class Saver(Recorder):
+        def on_checkpoint(self, state) -> None:
+            torch.save(dict(state), tmp_path / f"e{state['epoch']}.pt")  # as the worker does
+
+    straight = Saver()
+    full = run_trial(params, CallbackList([straight]), data=tiny)
+    state = torch.load(tmp_path / "e1.pt", map_location="cpu", weights_only=True)
+    assert state["epoch"] == 1 and state["step"] == 4  # 200 images, 50 per batch
+
+    resumed = Recorder()
+    result = run_trial(params, CallbackList([resumed], resume_state=state), data=tiny)
+    assert [e for e, _ in resumed.epochs] == [2, 3]  # epochs 2..3 only, numbered on
+    assert resumed.batches == straight.batches[4:]  # same shuffling, same losses
+    for name, tensor in full.model.state_dict().items():
+        assert torch.equal(tensor, result.model.state_dict()[name]), name
+    assert result.metrics["test_loss"] == full.metrics["test_loss"]

@@ -123,7 +123,7 @@ def test_cancel_stops_the_running_trial(mlops_server, data, start) -> None:
     assert mlops_server.api("GET", "models")[1]["models"] == []
 
 
-def test_killed_kernel_interrupts_the_job(mlops_server, tmp_path: Path) -> None:
+def test_a_killed_kernel_s_trial_goes_back_to_pending(mlops_server, tmp_path: Path) -> None:
     env = {
         **os.environ,
         **mlops_server.env,
@@ -138,10 +138,20 @@ def test_killed_kernel_interrupts_the_job(mlops_server, tmp_path: Path) -> None:
         assert job["status"] == "running", job
         mlops_server.wait_for(lambda: hub_log(mlops_server, job["id"]), timeout=60)
         km.signal_kernel(signal.SIGKILL)  # no atexit, no goodbye: the link just drops
-        job = mlops_server.wait_for(lambda: job_ended(mlops_server, job["id"]), timeout=60)
-        assert job["status"] == "interrupted", job
-        assert "cifar10-worker" in job["error"] and "offline" in job["error"]
+
+        def requeued():
+            state = mlops_server.api("GET", f"jobs/{job['id']}")[1]
+            return state if state["trials"][0]["status"] == "pending" else None
+
+        job = mlops_server.wait_for(requeued, timeout=60)
+        # no worker is left, so nothing runs: the job waits, it is not ended
+        assert job["status"] == "queued", job
+        first = job["trials"][0]
+        assert "cifar10-worker" in first["error"] and "offline" in first["error"], first
+        assert first["attempt"] == 1 and first["worker_name"] == "cifar10-worker"
+        assert job["trials"][1]["status"] == "pending"
         worker = mlops_server.api("GET", "workers")[1]["workers"][0]
         assert not worker["online"] and worker["status"] == "offline"
+        assert worker["current_trial"] is None
     finally:
         km.shutdown_kernel(now=True)

@@ -3,6 +3,12 @@
 Training code knows nothing of Jupyter or the hub: it receives a :class:`CallbackList` and
 calls its hooks. Reporting to the hub is one callback; stopping is a ``threading.Event``
 that :meth:`CallbackList.on_train_batch_end` checks between batches.
+
+Checkpoints: at the end of each epoch the training code calls
+``callbacks.on_checkpoint({"epoch": E, "step": S, "model": ..., "optimizer": ...})``; the
+worker saves it (``torch.save``) and uploads it. When a trial resumes on another worker,
+``callbacks.resume_state`` is that dict (tensors on the CPU), else None: load the states and
+continue at epoch ``E + 1``.
 """
 
 from __future__ import annotations
@@ -71,6 +77,14 @@ class Callback:
     def on_test_end(self, metrics: Mapping[str, Any]) -> None:
         """The final evaluation on the test set is done."""
 
+    def on_checkpoint(self, state: Mapping[str, Any]) -> None:
+        """An epoch is done and ``state`` can resume the trial after it.
+
+        ``state`` holds at least ``epoch`` (completed epochs, >= 1) and ``step`` (the global
+        step), plus whatever the training code needs (``model`` and ``optimizer`` state
+        dicts, RNG states); everything in it must be ``torch.save``-able.
+        """
+
     def on_trial_end(self, trial_id: str | None, metrics: Mapping[str, Any]) -> None:
         """The trial finished without error."""
 
@@ -82,10 +96,24 @@ class CallbackList(Callback):
     """Calls each hook on every callback in order and carries the trial's stop Event."""
 
     def __init__(
-        self, callbacks: Iterable[Callback] = (), stop_event: threading.Event | None = None
+        self,
+        callbacks: Iterable[Callback] = (),
+        stop_event: threading.Event | None = None,
+        resume_state: Mapping[str, Any] | None = None,
     ) -> None:
         self.callbacks: list[Callback] = list(callbacks)
         self.stop_event = stop_event or threading.Event()
+        self._resume_state = dict(resume_state) if resume_state is not None else None
+
+    @property
+    def resume_state(self) -> dict[str, Any] | None:
+        """The checkpoint this trial resumes from (what :meth:`on_checkpoint` got), or None."""
+        return self._resume_state
+
+    @property
+    def resume_epoch(self) -> int:
+        """The completed epochs of :attr:`resume_state` (0 when starting from scratch)."""
+        return int(self._resume_state.get("epoch", 0)) if self._resume_state else 0
 
     @property
     def should_stop(self) -> bool:
@@ -124,6 +152,10 @@ class CallbackList(Callback):
     def on_test_end(self, metrics: Mapping[str, Any]) -> None:
         for cb in self.callbacks:
             cb.on_test_end(metrics)
+
+    def on_checkpoint(self, state: Mapping[str, Any]) -> None:
+        for cb in self.callbacks:
+            cb.on_checkpoint(state)
 
     def on_trial_end(self, trial_id: str | None, metrics: Mapping[str, Any]) -> None:
         for cb in self.callbacks:

@@ -117,29 +117,39 @@ def capture_output(sink: LineSink, echo: bool = False) -> Iterator[LineSink]:
 class JobLog:
     """A job's log: each line is appended to ``<dir>/logs/<job>.log`` and reported."""
 
-    def __init__(self, path: Path, report: Callable[[str, str | None, str], object]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        report: Callable[[str, str | None, str], object],
+        *,
+        append: bool = False,
+    ) -> None:
         self.path = path
         self.report = report
         self.trial_id: str | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115
+        self._file = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
         self._lock = threading.Lock()
         self.sink = LineSink(self.line)
 
-    def line(self, stream: str, text: str) -> None:
-        """Write one line to the file (``TIME TRIAL STREAM: text``) and report it."""
-        trial = self.trial_id
+    def line(self, stream: str, text: str, trial_id: str | None = None) -> None:
+        """Write one line to the file (``TIME TRIAL STREAM: text``) and report it.
+
+        The line belongs to ``trial_id`` when given, else to the current :attr:`trial_id`.
+        File and report stay in the same order when several threads write.
+        """
+        trial = trial_id or self.trial_id
         with self._lock:
             if self._file.closed:
                 return
             self._file.write(f"{utc_now()} {trial or '-'} {stream}: {text}\n")
             self._file.flush()
-        self.report(stream, trial, text)
+            self.report(stream, trial, text)
 
-    def system(self, text: str) -> None:
+    def system(self, text: str, trial_id: str | None = None) -> None:
         """A line from the worker itself (not from the training code)."""
         for part in text.split("\n"):
-            self.line("system", part)
+            self.line("system", part, trial_id)
 
     def close(self) -> None:
         self.sink.flush()

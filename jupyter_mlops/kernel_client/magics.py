@@ -63,8 +63,9 @@ def format_status(status: dict[str, Any] | None, hub_url: str | None) -> str:
     if status["job"] is None:
         lines.append(f"job      idle ({status['jobs_done']} job(s) done)")
     else:
-        lines.append(f"job      {status['job']} ({status['trials']} trial(s))")
-        lines.append(f"trial    {status['trial']}")
+        lines.append(f"job      {status['job']} (assigned {status['trials']} trial(s))")
+        attempt = status.get("attempt")
+        lines.append(f"trial    {status['trial']}" + (f" (attempt {attempt})" if attempt else ""))
         if status["epoch"]:
             epoch, epochs = status["epoch"]
             batch, batches = status["batch"]

@@ -41,7 +41,8 @@ class HubReporter(Callback):
 
     The loss of every ``log_every`` batches is a ``loss`` metric (step = batch count since the
     trial began); progress is sent at most every ``progress_interval`` seconds and at the end
-    of each epoch; epoch metrics use the epoch number as step.
+    of each epoch; epoch metrics use the epoch number as step. Every event carries the
+    ``attempt`` of the trial's assignment (its lease), when the hub gave one.
     """
 
     def __init__(
@@ -52,10 +53,12 @@ class HubReporter(Callback):
         *,
         log_every: int = 1,
         progress_interval: float = 0.5,
+        attempt: int | None = None,
     ) -> None:
         self.outbox = outbox
         self.job_id = job_id
         self.trial_id = trial_id
+        self._lease = {"attempt": attempt} if attempt is not None else {}
         self.log_every = max(1, int(log_every))
         self.progress_interval = progress_interval
         self.epoch = 0
@@ -71,6 +74,7 @@ class HubReporter(Callback):
             "progress",
             job_id=self.job_id,
             trial_id=self.trial_id,
+            **self._lease,
             epoch=self.epoch,
             epochs=self.epochs,
             batch=self.batch,
@@ -89,6 +93,7 @@ class HubReporter(Callback):
                 "metric",
                 job_id=self.job_id,
                 trial_id=self.trial_id,
+                **self._lease,
                 name="loss",
                 step=(epoch - 1) * batches + batch,
                 value=value,
@@ -110,6 +115,7 @@ class HubReporter(Callback):
             "metric",
             job_id=self.job_id,
             trial_id=self.trial_id,
+            **self._lease,
             name=name,
             step=int(step),
             value=number,

@@ -1,10 +1,15 @@
-"""The worker: receives jobs from the hub and runs their trials in a background thread.
+"""The worker: receives assignments from the hub and runs their trials in a background thread.
 
-For each trial: call the notebook's training function with the trial's hyperparameters and a
-:class:`~.callbacks.CallbackList` (hub reporter, stop Event), export the returned model with
-:func:`jupyter_mlops.modelfile.save_model_file`, upload it, and report ``trial_finished``.
-An exception in the training code fails that trial (traceback in the job log) and the next
-trial runs. Everything the trial prints goes to ``<dir>/logs/<job>.log`` and to the hub.
+The hub assigns trials (usually one per ``job`` message, each with its lease ``attempt`` and
+maybe a checkpoint to resume from). For each trial: fetch the checkpoint if there is one, call
+the notebook's training function with the trial's hyperparameters and a
+:class:`~.callbacks.CallbackList` (hub reporter, checkpoint saver, stop Event, resume state),
+export the returned model with :func:`jupyter_mlops.modelfile.save_model_file`, upload it, and
+report ``trial_finished``. An exception in the training code fails that trial (traceback in
+the job log). When the assignment's trials are done the worker sends ``job_finished`` (or
+``job_cancelled``). Every event about a trial carries its ``attempt``; when the hub says the
+lease is gone (a ``cancel`` naming the trial, or a 409 on an upload) the worker drops the
+trial's result. Everything a trial prints goes to ``<dir>/logs/<job>.log`` and to the hub.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +34,13 @@ from jupyter_mlops.kernel_client.callbacks import (
     TrialCancelled,
     TrialResult,
 )
+from jupyter_mlops.kernel_client.checkpoint import CheckpointSaver, fetch_checkpoint
 from jupyter_mlops.kernel_client.connection import HubConnection
 from jupyter_mlops.kernel_client.discovery import HubInfo
 from jupyter_mlops.kernel_client.logtee import JobLog, capture_output
 from jupyter_mlops.kernel_client.outbox import Outbox
 from jupyter_mlops.kernel_client.reporter import HubReporter, jsonable
-from jupyter_mlops.kernel_client.upload import upload_model
+from jupyter_mlops.kernel_client.upload import LeaseLost, upload_model
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,7 @@ DIR_ENV = "JUPYTER_MLOPS_WORKER_DIR"
 
 
 def default_local_dir() -> Path:
-    """Where a worker keeps its outbox, job logs and model files."""
+    """Where a worker keeps its outbox, job logs, checkpoints and model files."""
     if os.environ.get(DIR_ENV):
         return Path(os.environ[DIR_ENV])
     from jupyter_core.paths import jupyter_data_dir
@@ -73,8 +80,49 @@ def versions() -> dict[str, str]:
     return found
 
 
+@dataclass
+class TrialRun:
+    """One assigned trial: its lease (``attempt``), checkpoint to resume, and stop state."""
+
+    job_id: int
+    trial_id: str
+    index: int
+    params: dict[str, Any]
+    attempt: int | None
+    checkpoint_epoch: int
+    stop: threading.Event = field(default_factory=threading.Event)
+    stopped_by: str | None = None  # "hub", "lease" or "worker" once asked to stop
+
+    @classmethod
+    def from_message(cls, job_id: int, trial: Mapping[str, Any]) -> TrialRun:
+        checkpoint = trial.get("checkpoint") or {}
+        attempt = trial.get("attempt")
+        return cls(
+            job_id=job_id,
+            trial_id=str(trial["id"]),
+            index=int(trial.get("index") or 0),
+            params=dict(trial.get("params") or {}),
+            attempt=int(attempt) if attempt is not None else None,
+            checkpoint_epoch=int(checkpoint.get("epoch") or 0),
+        )
+
+    @property
+    def lease(self) -> dict[str, int]:
+        """The ``attempt`` field every event about this trial carries (none from old hubs)."""
+        return {"attempt": self.attempt} if self.attempt is not None else {}
+
+    def request_stop(self, by: str) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = by
+        self.stop.set()
+
+
 class Worker:
-    """A notebook's training worker connected to one hub; see :func:`start_worker`."""
+    """A notebook's training worker connected to one hub; see :func:`start_worker`.
+
+    ``checkpoint_every`` saves and uploads a checkpoint every that many epochs (0: never), if
+    the training function calls ``callbacks.on_checkpoint``.
+    """
 
     def __init__(
         self,
@@ -92,6 +140,7 @@ class Worker:
         flush_interval: float = 0.25,
         backoff_max: float = 10.0,
         upload_attempts: int = 12,
+        checkpoint_every: int = 1,
     ) -> None:
         self.train_fn = train_fn
         self.defaults = dict(jsonable(dict(defaults)))
@@ -104,6 +153,7 @@ class Worker:
         self.log_every = log_every
         self.keep_model_files = keep_model_files
         self.upload_attempts = upload_attempts
+        self.checkpoint_every = checkpoint_every
         self.session = uuid.uuid4().hex
         self.device = device_description()
         self.outbox = Outbox(self.local_dir / "outbox" / f"{self.session}.jsonl")
@@ -117,12 +167,14 @@ class Worker:
         )
         self.current_job: dict[str, Any] | None = None
         self.current_trial: str | None = None
+        self.current_run: TrialRun | None = None
         self.reporter: HubReporter | None = None
         self.jobs_done: list[dict[str, Any]] = []
         self._jobs: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._seen_jobs: set[int] = set()
+        self._seen_assignments: set[tuple[str, int | None]] = set()
+        self._logged_jobs: set[int] = set()
         self._cancelled_jobs: set[int] = set()
-        self._trial_stop: threading.Event | None = None
+        self._cancelled_trials: set[str] = set()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._job_loop, name="mlops-worker", daemon=True)
 
@@ -149,13 +201,18 @@ class Worker:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Cancel the running trial, flush what is unsent, close the link. Idempotent."""
+        """Stop the running trial, flush what is unsent, close the link. Idempotent.
+
+        A trial stopped this way is abandoned, not reported: its lease runs out after the hub's
+        grace period and another worker resumes it from its last checkpoint.
+        """
         if self._stopping.is_set():
             return
         self._stopping.set()
         atexit.unregister(self.stop)
-        if self._trial_stop is not None:
-            self._trial_stop.set()
+        run = self.current_run
+        if run is not None:
+            run.request_stop("worker")
         if self._thread.is_alive():
             self._thread.join(timeout)
         self.connection.flush(min(timeout, 3.0))
@@ -174,17 +231,33 @@ class Worker:
             self.name = msg["name"]
         elif msg["type"] == "job":
             job = msg["job"]
-            if job["id"] in self._seen_jobs:
-                log.info("job %s is already known to this worker; ignoring the resend", job["id"])
+            job_id = int(job["id"])
+            keys = {
+                (str(t["id"]), t.get("attempt"))
+                for t in job.get("trials") or []
+                if isinstance(t, dict) and "id" in t
+            }
+            if keys and keys <= self._seen_assignments:
+                log.info(
+                    "assignment %s of job %s is already known; ignoring the resend", keys, job_id
+                )
                 return
-            self._seen_jobs.add(job["id"])
+            self._seen_assignments |= keys
+            self._cancelled_jobs.discard(job_id)  # the hub hands out no cancelled job's trials
+            self._cancelled_trials -= {trial for trial, _ in keys}
             self._jobs.put(job)
         elif msg["type"] == "cancel":
             job_id = int(msg.get("job_id") or 0)
-            self._cancelled_jobs.add(job_id)
-            current = self.current_job
-            if current is not None and current["id"] == job_id and self._trial_stop is not None:
-                self._trial_stop.set()
+            trial_id = msg.get("trial_id")
+            run = self.current_run
+            if trial_id:
+                self._cancelled_trials.add(str(trial_id))
+                if run is not None and run.trial_id == str(trial_id):
+                    run.request_stop("lease")
+            else:
+                self._cancelled_jobs.add(job_id)
+                if run is not None and run.job_id == job_id:
+                    run.request_stop("hub")
 
     # -- the job thread -----------------------------------------------------------------------
 
@@ -197,82 +270,134 @@ class Worker:
             try:
                 self._run_job(job)
             except Exception:  # a bug here must not kill the worker
-                log.exception("job %s failed inside the worker", job.get("id"))
-                self.outbox.emit(
-                    "job_failed", urgent=True, job_id=job.get("id"), error="worker error"
-                )
+                log.exception("assignment of job %s failed inside the worker", job.get("id"))
+                self.outbox.emit("job_finished", urgent=True, job_id=job.get("id"))
+
+    def _joblog(self, job_id: int, attempts: dict[str, int | None]) -> JobLog:
+        """The job's local log; a later assignment of the same job appends to it."""
+
+        def report(stream: str, trial: str | None, text: str) -> None:
+            lease = {"attempt": attempts[trial]} if attempts.get(trial) is not None else {}
+            self.outbox.emit(
+                "log", job_id=job_id, trial_id=trial, **lease, stream=stream, text=text
+            )
+
+        append = job_id in self._logged_jobs
+        self._logged_jobs.add(job_id)
+        return JobLog(self.local_dir / "logs" / f"{job_id}.log", report, append=append)
 
     def _run_job(self, job: dict[str, Any]) -> None:
+        """Run one assignment: its trials in order, then ``job_finished``/``job_cancelled``."""
         job_id = int(job["id"])
-        trials = list(job.get("trials") or [])
-        joblog = JobLog(
-            self.local_dir / "logs" / f"{job_id}.log",
-            lambda stream, trial, text: self.outbox.emit(
-                "log", job_id=job_id, trial_id=trial, stream=stream, text=text
-            ),
-        )
+        runs = [TrialRun.from_message(job_id, t) for t in job.get("trials") or []]
+        attempts = {run.trial_id: run.attempt for run in runs}
+        joblog = self._joblog(job_id, attempts)
         self.current_job = job
         outcomes: list[str] = []
         try:
-            joblog.system(f"job {job_id}: {len(trials)} trial(s) on {self.name} ({self.device})")
-            for number, trial in enumerate(trials, 1):
-                if job_id in self._cancelled_jobs or self._stopping.is_set():
-                    self.outbox.emit("trial_cancelled", job_id=job_id, trial_id=trial["id"])
-                    outcomes.append("cancelled")
-                    continue
-                outcomes.append(self._run_trial(job_id, trial, number, len(trials), joblog))
-            joblog.trial_id = None
-            if job_id in self._cancelled_jobs or self._stopping.is_set():
-                why = "by the hub" if job_id in self._cancelled_jobs else "the worker was stopped"
-                joblog.system(f"job {job_id} cancelled ({why})")
+            ids = ", ".join(run.trial_id for run in runs) or "none"
+            leases = f" (attempt {runs[0].attempt})" if len(runs) == 1 and runs[0].attempt else ""
+            noun = "trial" if len(runs) == 1 else "trials"
+            joblog.system(
+                f"assignment: {noun} {ids} of job {job_id}{leases} on {self.name} ({self.device})"
+            )
+            for run in runs:
+                outcomes.append(self._run_trial(run, joblog))
+            cancelled = job_id in self._cancelled_jobs
+            summary = ", ".join(
+                f"trial {r.trial_id} {o}" for r, o in zip(runs, outcomes, strict=True)
+            )
+            if self._stopping.is_set() and not cancelled:
+                joblog.system(f"assignment of job {job_id} abandoned: the worker is stopping")
+            elif cancelled:
+                joblog.system(f"job {job_id} cancelled by the hub ({summary})")
                 self.outbox.emit("job_cancelled", urgent=True, job_id=job_id)
-            elif trials and all(o == "failed" for o in outcomes):
-                error = f"all {len(trials)} trial(s) failed"
-                joblog.system(f"job {job_id} failed: {error}")
-                self.outbox.emit("job_failed", urgent=True, job_id=job_id, error=error)
             else:
-                done = outcomes.count("finished")
-                joblog.system(f"job {job_id} finished: {done}/{len(trials)} trial(s) finished")
+                joblog.system(f"assignment done: job {job_id}, {summary or 'no trials'}")
                 self.outbox.emit("job_finished", urgent=True, job_id=job_id)
         finally:
             joblog.close()
-            self.jobs_done.append({"id": job_id, "outcomes": outcomes})
+            self.jobs_done.append(
+                {"id": job_id, "trials": [r.trial_id for r in runs], "outcomes": outcomes}
+            )
             self.current_job = None
             self.current_trial = None
+            self.current_run = None
 
-    def _run_trial(
-        self, job_id: int, trial: dict[str, Any], number: int, count: int, joblog: JobLog
-    ) -> str:
-        trial_id = str(trial["id"])
-        params = {**self.defaults, **(trial.get("params") or {})}
+    def _run_trial(self, run: TrialRun, joblog: JobLog) -> str:
+        """Run one trial; returns finished, failed, cancelled, lost or abandoned."""
+        job_id, trial_id = run.job_id, run.trial_id
+        self.current_run = run
         self.current_trial = trial_id
         joblog.trial_id = trial_id
-        self._trial_stop = stop = threading.Event()
-        if job_id in self._cancelled_jobs or self._stopping.is_set():
-            stop.set()  # a cancel that came in between trials
-        self.reporter = reporter = HubReporter(
-            self.outbox, job_id, trial_id, log_every=self.log_every
+        if job_id in self._cancelled_jobs:
+            run.request_stop("hub")
+        elif trial_id in self._cancelled_trials:
+            run.request_stop("lease")
+        elif self._stopping.is_set():
+            run.request_stop("worker")
+        if run.stop.is_set():
+            return self._stopped(run, joblog, started=False)
+
+        params = {**self.defaults, **run.params}
+        resume_state = self._fetch_checkpoint(run, joblog) if run.checkpoint_epoch else None
+        resumed = int(resume_state["epoch"]) if resume_state else 0
+        note = lambda text: joblog.system(text, trial_id)  # noqa: E731
+        saver = CheckpointSaver(
+            self.hub,
+            trial_id,
+            run.attempt or 0,
+            self.local_dir / "checkpoints",
+            every=self.checkpoint_every if run.attempt is not None else 0,
+            note=note,
+            on_lease_lost=lambda reason: run.request_stop("lease"),
+            resume_epoch=resumed,
         )
-        callbacks = CallbackList([reporter, *self.callbacks], stop_event=stop)
-        self.outbox.emit("trial_started", urgent=True, job_id=job_id, trial_id=trial_id)
-        joblog.system(f"trial {trial_id} ({number}/{count}) started: {params}")
+        self.reporter = reporter = HubReporter(
+            self.outbox, job_id, trial_id, log_every=self.log_every, attempt=run.attempt
+        )
+        callbacks = CallbackList(
+            [reporter, saver, *self.callbacks], stop_event=run.stop, resume_state=resume_state
+        )
+        extra = {"resumed_from_epoch": resumed} if resumed else {}
+        self.outbox.emit(
+            "trial_started", urgent=True, job_id=job_id, trial_id=trial_id, **run.lease, **extra
+        )
+        how = [f"attempt {run.attempt}"] if run.attempt and run.attempt > 1 else []
+        how += [f"from the checkpoint at epoch {resumed}"] if resumed else []
+        joblog.system(
+            f"trial {trial_id} started{' (' + ', '.join(how) + ')' if how else ''}: {params}"
+        )
         try:
-            with capture_output(joblog.sink, echo=self.echo):
-                callbacks.on_trial_start(trial_id, params)
-                result = TrialResult.coerce(self.train_fn(params, callbacks))
+            try:
+                with capture_output(joblog.sink, echo=self.echo):
+                    callbacks.on_trial_start(trial_id, params)
+                    result = TrialResult.coerce(self.train_fn(params, callbacks))
+            finally:
+                saver.close(wait=not run.stop.is_set())
         except TrialCancelled as exc:
             callbacks.on_exception(exc)
-            joblog.system(f"trial {trial_id} cancelled")
-            self.outbox.emit("trial_cancelled", urgent=True, job_id=job_id, trial_id=trial_id)
-            return "cancelled"
+            return self._stopped(run, joblog, started=True, saver=saver)
         except Exception as exc:
             callbacks.on_exception(exc)
-            self._fail(job_id, trial_id, exc, joblog, "the training function raised")
+            if run.stopped_by in ("lease", "worker"):
+                return self._stopped(run, joblog, started=True, saver=saver)
+            self._fail(run, exc, joblog, "the training function raised")
             return "failed"
+        if run.stop.is_set():  # stopped after the last batch: no result to store
+            return self._stopped(run, joblog, started=True, saver=saver)
         try:
-            model = self._store_model(job_id, trial_id, params, result, joblog)
+            model = self._store_model(run, params, result, joblog)
+        except LeaseLost as exc:
+            joblog.system(
+                f"trial {trial_id} stopped: the hub refused its model, the lease was lost "
+                f"({exc}); its result is dropped"
+            )
+            return "lost"
         except Exception as exc:
-            self._fail(job_id, trial_id, exc, joblog, "storing the model failed")
+            if self._stopping.is_set():
+                return self._stopped(run, joblog, started=True, saver=saver)
+            self._fail(run, exc, joblog, "storing the model failed")
             return "failed"
         metrics = jsonable(result.metrics)
         callbacks.on_trial_end(trial_id, metrics)
@@ -283,33 +408,85 @@ class Worker:
             urgent=True,
             job_id=job_id,
             trial_id=trial_id,
+            **run.lease,
             model_id=model.get("id", trial_id),
             metrics=metrics,
         )
         return "finished"
 
-    def _fail(
-        self, job_id: int, trial_id: str, exc: BaseException, joblog: JobLog, what: str
-    ) -> None:
+    def _stopped(
+        self,
+        run: TrialRun,
+        joblog: JobLog,
+        *,
+        started: bool,
+        saver: CheckpointSaver | None = None,
+    ) -> str:
+        """Log and report a trial that was asked to stop; returns its outcome."""
+        trial_id = run.trial_id
+        lease = {"job_id": run.job_id, "trial_id": trial_id, **run.lease}
+        if run.stopped_by == "worker" or (self._stopping.is_set() and run.stopped_by is None):
+            # No trial event: handed back with trial_cancelled, the hub would re-queue the trial
+            # and lease it straight back to this (still connected, idle) worker. The lease runs
+            # out after the hub's grace period instead.
+            kept = f"epoch {saver.stored[-1]}" if saver and saver.stored else "the start"
+            joblog.system(
+                f"trial {trial_id} abandoned: the worker is stopping; after the hub's grace "
+                f"period another worker resumes it from {kept}"
+            )
+            return "abandoned"
+        if run.stopped_by == "lease":
+            if saver is not None and saver.lease_lost:
+                joblog.system(
+                    f"trial {trial_id} stopped: the lease was lost ({saver.lease_lost}); "
+                    "its result is dropped"
+                )
+                return "lost"
+            joblog.system(
+                f"trial {trial_id} stopped by the hub (the job was cancelled, or the trial's "
+                "lease went to another worker); no result is stored"
+            )
+            self.outbox.emit("trial_cancelled", urgent=True, **lease)  # ignored for an old lease
+            return "cancelled"
+        joblog.system(f"trial {trial_id} cancelled" + ("" if started else " before it started"))
+        self.outbox.emit("trial_cancelled", urgent=True, **lease)
+        return "cancelled"
+
+    def _fetch_checkpoint(self, run: TrialRun, joblog: JobLog) -> dict[str, Any] | None:
+        """The assignment's checkpoint, loaded; None (start over) when it cannot be had."""
+        try:
+            state = fetch_checkpoint(self.hub, run.trial_id, self.local_dir / "checkpoints")
+        except Exception as exc:
+            joblog.system(
+                f"trial {run.trial_id}: the checkpoint at epoch {run.checkpoint_epoch} could "
+                f"not be fetched ({type(exc).__name__}: {exc}); starting from epoch 1"
+            )
+            return None
+        joblog.system(f"trial {run.trial_id}: checkpoint at epoch {state['epoch']} fetched")
+        return state
+
+    def _fail(self, run: TrialRun, exc: BaseException, joblog: JobLog, what: str) -> None:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         for line in tb.rstrip("\n").split("\n"):
             joblog.line("stderr", line)
         error = f"{what}: {type(exc).__name__}: {exc}"
-        joblog.system(f"trial {trial_id} failed: {error}")
+        joblog.system(f"trial {run.trial_id} failed: {error}")
         self.outbox.emit(
-            "trial_failed", urgent=True, job_id=job_id, trial_id=trial_id, error=error, traceback=tb
+            "trial_failed",
+            urgent=True,
+            job_id=run.job_id,
+            trial_id=run.trial_id,
+            **run.lease,
+            error=error,
+            traceback=tb,
         )
 
     def _store_model(
-        self,
-        job_id: int,
-        trial_id: str,
-        params: dict[str, Any],
-        result: TrialResult,
-        joblog: JobLog,
+        self, run: TrialRun, params: dict[str, Any], result: TrialResult, joblog: JobLog
     ) -> dict[str, Any]:
         from jupyter_mlops.modelfile import save_model_file
 
+        trial_id = run.trial_id
         path = self.local_dir / "models" / f"{trial_id}.zip"
         path.parent.mkdir(parents=True, exist_ok=True)
         metadata = save_model_file(
@@ -320,24 +497,27 @@ class Worker:
             normalization=result.normalization,
             hyperparameters=params,
             metrics=jsonable(result.metrics),
-            extra={"trial_id": trial_id, "job_id": job_id, **result.extra},
+            extra={"trial_id": trial_id, "job_id": run.job_id, **result.extra},
         )
         joblog.system(
             f"model exported ({metadata['program']}, {metadata['param_count']} parameters, "
             f"{path.stat().st_size} bytes, sha1 {metadata['sha1']})"
         )
-        model = upload_model(
-            self.hub,
-            trial_id,
-            path,
-            metadata["sha256"],
-            attempts=self.upload_attempts,
-            abort=self._stopping,
-            note=joblog.system,
-        )
+        try:
+            model = upload_model(
+                self.hub,
+                trial_id,
+                path,
+                metadata["sha256"],
+                attempt=run.attempt,
+                attempts=self.upload_attempts,
+                abort=self._stopping,
+                note=joblog.system,
+            )
+        finally:
+            if not self.keep_model_files:
+                path.unlink(missing_ok=True)
         joblog.system(f"model {model.get('id', trial_id)} stored (sha256 {metadata['sha256']})")
-        if not self.keep_model_files:
-            path.unlink(missing_ok=True)
         return model
 
     # -- status -------------------------------------------------------------------------------
@@ -346,6 +526,7 @@ class Worker:
         """What ``%mlops status`` shows: link, current job and trial, progress."""
         link = self.connection
         job = self.current_job
+        run = self.current_run
         reporter = self.reporter if self.current_trial else None
         return {
             "name": self.name,
@@ -357,6 +538,7 @@ class Worker:
             "unacked_events": self.outbox.waiting,
             "job": job["id"] if job else None,
             "trial": self.current_trial,
+            "attempt": run.attempt if run is not None else None,
             "trials": len(job.get("trials") or []) if job else 0,
             "epoch": (reporter.epoch, reporter.epochs) if reporter else None,
             "batch": (reporter.batch, reporter.batches) if reporter else None,

@@ -2,7 +2,9 @@
 
 ``run_trial(params, callbacks)`` is what the notebook hands to the worker: it builds the CNN
 from the trial's hyperparameters, trains for EPOCHS epochs (evaluating on the test set after
-each), and returns a :class:`~jupyter_mlops.kernel_client.callbacks.TrialResult`.
+each), and returns a :class:`~jupyter_mlops.kernel_client.callbacks.TrialResult`. After each
+epoch it hands a checkpoint (model, optimizer and shuffling state) to
+``callbacks.on_checkpoint``; given ``callbacks.resume_state`` it continues after that epoch.
 """
 
 from __future__ import annotations
@@ -120,6 +122,40 @@ def build_model(params: Mapping[str, Any], data: ImageData) -> CifarNet:
     )
 
 
+def checkpoint(
+    epoch: int,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+) -> dict[str, Any]:
+    """What resumes training after ``epoch``: states of model, optimizer and shuffling."""
+    generator = loader.generator
+    return {
+        "epoch": epoch,
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "shuffle_rng": generator.get_state() if generator is not None else None,
+    }
+
+
+def resume(
+    state: Mapping[str, Any] | None,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+) -> int:
+    """Load a :func:`checkpoint` into model, optimizer and loader; return its epoch (0: none)."""
+    if not state:
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if state.get("shuffle_rng") is not None and loader.generator is not None:
+        loader.generator.set_state(state["shuffle_rng"])
+    return int(state["epoch"])
+
+
 def run_trial(
     params: Mapping[str, Any],
     callbacks: CallbackList | None = None,
@@ -143,8 +179,11 @@ def run_trial(
         f"training {count_parameters(model):,} parameters on {device} with {data.source}: "
         f"{len(data.train_y)} train / {len(data.test_y)} test images, {len(train)} batches"
     )
+    done = resume(callbacks.resume_state, model, optimizer, train)
+    if done:
+        print(f"resuming after epoch {done}/{epochs} (global step {done * len(train)})")
     metrics: dict[str, Any] = {}
-    for epoch in range(1, epochs + 1):
+    for epoch in range(done + 1, epochs + 1):
         started = time.perf_counter()
         train_metrics = train_epoch(model, train, optimizer, device, epoch, epochs, callbacks)
         seconds = time.perf_counter() - started
@@ -158,6 +197,9 @@ def run_trial(
         numbers["test_accuracy"] = metrics["test_accuracy"]
         numbers["images_per_second"] = len(data.train_y) / max(seconds, 1e-9)
         callbacks.on_epoch_end(epoch, numbers)
+        callbacks.on_checkpoint(checkpoint(epoch, epoch * len(train), model, optimizer, train))
+    if not metrics:  # resumed after the last epoch: nothing left to train
+        metrics = evaluate(model, test, device, data.classes)
     callbacks.on_test_end(metrics)
     return TrialResult(
         model=model,
