@@ -182,17 +182,16 @@ def test_checkpoint_every_zero_uploads_none(hub: FakeHub, worker: Worker) -> Non
     assert [r["what"] for r in hub.requests] == ["model"]
 
 
-def test_a_stopped_worker_abandons_its_trial_to_the_grace_period(
-    hub: FakeHub, worker: Worker
-) -> None:
+def test_a_stopped_worker_hands_its_trial_back(hub: FakeHub, worker: Worker) -> None:
     assign(hub, 7, 0, attempt=2, EPOCHS=50)
     hub.wait_for(lambda: hub.checkpoints.get("7-0"))
     worker.stop()
-    ends = [e["type"] for e in hub.events if e["type"].startswith(("trial_", "job_"))]
-    assert ends == ["trial_started"]  # no hand-back: the hub would lease it straight back
+    ends = [e for e in hub.events if e["type"].startswith(("trial_", "job_"))]
+    assert [e["type"] for e in ends] == ["trial_started", "trial_cancelled"]
+    assert ends[-1]["attempt"] == 2  # the hub re-queues it for another worker at once
     assert worker.jobs_done[0]["outcomes"] == ["abandoned"]
     texts = [e["text"] for e in hub.of_type("log")]
-    assert any(t.startswith("trial 7-0 abandoned") and "from epoch" in t for t in texts)
+    assert any(t.startswith("trial 7-0 handed back") and "from epoch" in t for t in texts)
 
 
 def test_checkpoint_files_round_trip(tmp_path: Path) -> None:

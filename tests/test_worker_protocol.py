@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from tests.support.api import call
 from tests.support.fake_worker import FakeWorker, log_event
 
@@ -249,20 +251,19 @@ async def test_cancel_reaches_the_worker_and_queued_jobs_cancel_at_once(
 
 
 async def test_a_worker_that_stops_mid_trial_hands_it_back(jp_fetch, jp_ws_fetch) -> None:
-    worker, _ = await FakeWorker.connect(jp_ws_fetch, "cifar", "s1")
+    stopping, _ = await FakeWorker.connect(jp_ws_fetch, "stopping", "s1")
     _, job = await call(jp_fetch, "POST", "jobs", {"worker": "any", "conf": {"LR": [1]}})
-    await worker.receive_type("job")
-    await worker.send_events(
-        [
-            ended(1, "trial_cancelled", job["id"], f"{job['id']}-0"),
-            {"seq": 2, "type": "job_cancelled", "job_id": job["id"]},
-        ]
-    )
-    again = (await worker.receive_type("job"))["job"]["trials"][0]  # pending again, re-leased
-    assert again["attempt"] == 2
-    worker.close()  # and gone for good: back to pending after the grace period
-    state = await _wait_status(jp_fetch, job["id"], "queued")
+    await stopping.receive_type("job")
+    await stopping.send_events([ended(1, "trial_cancelled", job["id"], f"{job['id']}-0")])
+    state = await _wait_status(jp_fetch, job["id"], "queued")  # back at once, no grace wait
     assert state["trials"][0]["status"] == "pending"
+    other, _ = await FakeWorker.connect(jp_ws_fetch, "other", "s2")
+    again = (await other.receive_type("job"))["job"]["trials"][0]
+    assert again["attempt"] == 2  # the stopping worker was not offered it again
+    with pytest.raises(asyncio.TimeoutError):
+        await stopping.receive_type("job", timeout=0.5)
+    stopping.close()
+    other.close()
 
 
 async def test_retry_reruns_failed_trials_only(jp_fetch, jp_ws_fetch) -> None:

@@ -426,14 +426,14 @@ class Worker:
         trial_id = run.trial_id
         lease = {"job_id": run.job_id, "trial_id": trial_id, **run.lease}
         if run.stopped_by == "worker" or (self._stopping.is_set() and run.stopped_by is None):
-            # No trial event: handed back with trial_cancelled, the hub would re-queue the trial
-            # and lease it straight back to this (still connected, idle) worker. The lease runs
-            # out after the hub's grace period instead.
+            # Handed back: the hub re-queues the trial at once and offers this stopping worker
+            # nothing more, so another worker resumes it without waiting for the grace period.
             kept = f"epoch {saver.stored[-1]}" if saver and saver.stored else "the start"
             joblog.system(
-                f"trial {trial_id} abandoned: the worker is stopping; after the hub's grace "
-                f"period another worker resumes it from {kept}"
+                f"trial {trial_id} handed back: the worker is stopping; another worker "
+                f"resumes it from {kept}"
             )
+            self.outbox.emit("trial_cancelled", urgent=True, **lease)
             return "abandoned"
         if run.stopped_by == "lease":
             if saver is not None and saver.lease_lost:

@@ -56,6 +56,7 @@ class Hub:
         self._grace: dict[int, Timer] = {}
         self._lost: dict[int, list[tuple[int, str]]] = {}  # leases taken while away
         self._stopped = False
+        self._draining: set[int] = set()  # workers that handed a trial back
 
     def start(self) -> None:
         """After a restart no worker is connected: give lease holders a grace period."""
@@ -114,6 +115,7 @@ class Hub:
         )
         worker_id = worker["id"]
         self.links[worker_id] = link
+        self._draining.discard(worker_id)
         timer = self._grace.pop(worker_id, None)
         if timer is not None:
             timer.cancel()
@@ -143,11 +145,13 @@ class Hub:
         """Persist a batch of events, ack it, notify subscribers, hand out the next trial."""
         if self._stopped:
             return  # not acked: the worker resends after the restart
-        last_seq, notifications, idle = self.store.apply_events(worker_id, events)
-        link.send({"type": ACK, "seq": last_seq})
-        for message in notifications:
+        applied = self.store.apply_events(worker_id, events)
+        link.send({"type": ACK, "seq": applied.last_seq})
+        for message in applied.notifications:
             self.publish(message)
-        if idle and any(m["type"] == "job" for m in notifications):
+        if applied.handed_back:
+            self._draining.add(worker_id)  # it is stopping: offer it nothing until it returns
+        if applied.idle and any(m["type"] == "job" for m in applied.notifications):
             self._publish_worker(worker_id)
             self.dispatch_all()
 
@@ -217,7 +221,7 @@ class Hub:
     def dispatch(self, worker_id: int) -> int | None:
         """Lease the next pending trial to the worker, if it is idle; return the job id."""
         link = self.links.get(worker_id)
-        if link is None:
+        if link is None or worker_id in self._draining:
             return None
         assigned = self.store.assign_next_trial(worker_id)
         if assigned is None:

@@ -41,6 +41,15 @@ class WorkerSocket(_Socket):
 
     worker_id: int | None = None
 
+    @property
+    def ping_interval(self) -> int:
+        """Ping workers every 10 s (ms), so a frozen worker loses its link in about 30 s."""
+        return int(self.settings.get("mlops_worker_ping_interval", 10_000))
+
+    @property
+    def ping_timeout(self) -> int:
+        return int(self.settings.get("mlops_worker_ping_timeout", 3 * self.ping_interval))
+
     def on_message(self, frame: str | bytes) -> None:
         try:
             message = parse(frame, WORKER_TO_HUB)

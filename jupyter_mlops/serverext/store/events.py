@@ -36,6 +36,7 @@ class EventApplier:
         self.stamp = now()
         self.problems: list[str] = []
         self.jobs_changed: set[int] = set()
+        self.handed_back = False  # the worker gave a trial back without a job cancel
         self._leases: dict[str, list[Any] | None] = {}
         self._jobs: dict[int, bool] = {}
         self._logs: list[tuple[Any, ...]] = []
@@ -165,6 +166,7 @@ class EventApplier:
             ).fetchone()[0]
         ):
             status, error = "pending", "re-queued: its worker stopped before the trial ended"
+            self.handed_back = True
         metrics = event.get("metrics") if isinstance(event.get("metrics"), dict) else None
         self.conn.execute(
             "UPDATE trials SET status = ?, finished = ?, error = ?, "

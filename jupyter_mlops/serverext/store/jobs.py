@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 from jupyter_mlops.serverext.errors import Conflict, NotFound
 from jupyter_mlops.serverext.store.base import Row, StoreBase, now
 
 ENDED = ("finished", "failed", "cancelled")
+
+
+class Applied(NamedTuple):
+    """What applying a batch of worker events changed."""
+
+    last_seq: int
+    notifications: list[Row]
+    idle: bool
+    handed_back: bool
 
 
 class JobQueries(StoreBase):
@@ -72,7 +81,7 @@ class JobQueries(StoreBase):
             stamp = now()
             conn.execute(
                 "UPDATE trials SET status = 'running', worker_id = ?, attempt = attempt + 1, "
-                "started = ?, finished = NULL, resumed_from_epoch = checkpoint_epoch "
+                "started = ?, finished = NULL, resumed_from_epoch = NULL "
                 "WHERE id = ?",
                 (worker_id, stamp, trial_id),
             )
@@ -305,11 +314,11 @@ class JobQueries(StoreBase):
         )
 
     # ------------------------------------------------------------------- events
-    def apply_events(self, worker_id: int, events: list[Any]) -> tuple[int, list[Row], bool]:
-        """Persist a worker's events in one transaction.
+    def apply_events(self, worker_id: int, events: list[Any]) -> Applied:
+        """Persist a worker's events in one transaction (a resend is harmless).
 
-        Return (last_seq, notifications, idle): events whose ``seq`` is already stored are
-        skipped, so a resend is harmless; ``idle`` tells whether the worker holds no lease now.
+        Events whose ``seq`` is already stored are skipped. The result says what subscribers
+        must hear, whether the worker holds no lease now and whether it handed a trial back.
         """
         from jupyter_mlops.serverext.store.events import EventApplier
 
@@ -335,7 +344,7 @@ class JobQueries(StoreBase):
             )
         notifications = applier.notifications()
         notifications += [{"type": "job", "job": self.get_job(j)} for j in applier.jobs_changed]
-        return applier.last_seq, notifications, idle
+        return Applied(applier.last_seq, notifications, idle, applier.handed_back)
 
     def job_logs(self, job_id: int, after: int = 0, limit: int = 10_000) -> list[Row]:
         self.get_job(job_id, trials=False)
