@@ -43,12 +43,17 @@ class WorkerSocket(_Socket):
 
     @property
     def ping_interval(self) -> int:
-        """Ping workers every 10 s (ms), so a frozen worker loses its link in about 30 s."""
-        return int(self.settings.get("mlops_worker_ping_interval", 10_000))
+        """Ping workers every 10 s (in ms; ``ws_ping_interval`` in ServerApp.tornado_settings
+        overrides), so a frozen worker loses its link in about 30 s."""
+        configured = self.settings.get("ws_ping_interval")  # ServerApp.tornado_settings
+        return int(self.settings.get("mlops_worker_ping_interval", configured or 10_000))
 
     @property
     def ping_timeout(self) -> int:
-        return int(self.settings.get("mlops_worker_ping_timeout", 3 * self.ping_interval))
+        configured = self.settings.get("ws_ping_timeout")
+        return int(
+            self.settings.get("mlops_worker_ping_timeout", configured or 3 * self.ping_interval)
+        )
 
     def on_message(self, frame: str | bytes) -> None:
         try:

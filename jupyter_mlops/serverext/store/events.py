@@ -148,9 +148,10 @@ class EventApplier:
         self.jobs_changed.add(job_id)
 
     def _on_trial_started(self, event: dict[str, Any], job_id: int) -> None:
+        resumed = event.get("resumed_from_epoch")
         self.conn.execute(
-            "UPDATE trials SET started = coalesce(started, ?) WHERE id = ?",
-            (self._time(event), event["trial_id"]),
+            "UPDATE trials SET started = coalesce(started, ?), resumed_from_epoch = ? WHERE id = ?",
+            (self._time(event), resumed if type(resumed) is int else None, event["trial_id"]),
         )
         self.jobs_changed.add(job_id)
 
