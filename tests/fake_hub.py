@@ -13,13 +13,13 @@ import hashlib
 import json
 import socket
 import threading
-import time
 from typing import Any
 
 from tornado.web import Application, RequestHandler
 from tornado.websocket import WebSocketHandler
 
 from jupyter_mlops.kernel_client.discovery import HubInfo
+from tests.support.waiting import wait_until
 
 
 class FakeHub:
@@ -63,13 +63,7 @@ class FakeHub:
         return [e for e in list(self.events) if e["type"] == kind]
 
     def wait_for(self, predicate: Any, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise TimeoutError(f"condition not met within {timeout} s; events: {self.events[-5:]}")
+        return wait_until(predicate, timeout, 0.02, f"events: {self.events[-5:]}")
 
     # -- the server ---------------------------------------------------------------------------
 

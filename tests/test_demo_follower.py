@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jupyter_mlops.kernel_client._hub import HubClient
 from jupyter_mlops.kernel_client.demo import ClassifierService, DeploymentFollower
 from tests.support.demo_models import make_demo_model, png_bytes
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not true within {timeout} s")
+from tests.support.waiting import wait_until
 
 
 def test_follower_survives_a_hub_restart(mlops_server: Any, tmp_path: Path) -> None:

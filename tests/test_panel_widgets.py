@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from jupyter_mlops.kernel_client.panel import MLOpsPanel, panel
 from tests.support.demo_models import make_demo_model
+from tests.support.waiting import wait_until
 
 
 class FakeWorker:
@@ -60,16 +60,6 @@ class FakeWorker:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not true within {timeout} s: {check}")
 
 
 @pytest.fixture

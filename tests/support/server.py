@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.support.waiting import wait_until
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -164,10 +166,4 @@ class MLOpsServer:
 
     def wait_for(self, predicate: Any, timeout: float = 120.0, interval: float = 0.3) -> Any:
         """Poll ``predicate()`` until it returns something truthy; return that."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        raise TimeoutError(f"condition not met within {timeout} s")
+        return wait_until(predicate, timeout, interval)
