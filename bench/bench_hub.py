@@ -140,6 +140,15 @@ class Worker:
         self.seq += 1
         return {"seq": self.seq, "type": kind, "job_id": job_id, **fields}
 
+    async def finish_trial(self, job_id: int, trial_id: str) -> None:
+        """End the leased trial and its assignment, so the hub hands out the next one."""
+        await self.send(
+            [
+                self.event("trial_finished", job_id, trial_id=trial_id),
+                self.event("job_finished", job_id),
+            ]
+        )
+
     async def send(self, events: list[dict], timeout: float = 30.0) -> None:
         await self.ws.write_message(json.dumps({"type": "events", "events": events}))
         await self.wait_ack(events[-1]["seq"], timeout)
@@ -218,10 +227,10 @@ class HubBench:
             {"conf": {"EPOCHS": 1, "LEARNING_RATE": [0.001, 0.002]}, "worker": WORKER_NAME},
             201,
         )
-        delivered = await self.worker.next_job()
-        if delivered["id"] != job["id"]:
-            raise BenchError(f"expected job {job['id']}, got {delivered['id']}")
         for index, accuracy in ((0, 0.5), (1, 0.6)):
+            delivered = await self.worker.next_job()  # the hub leases one trial at a time
+            if delivered["id"] != job["id"]:
+                raise BenchError(f"expected job {job['id']}, got {delivered['id']}")
             trial = f"{job['id']}-{index}"
             path = workdir / f"model-{index}.zip"
             make_model_file(path, accuracy=accuracy, seed=index)
@@ -236,7 +245,7 @@ class HubBench:
             if status not in (200, 201):
                 raise BenchError(f"upload {trial}: HTTP {status} {answer}")
             self.models.append(trial)
-        await self.worker.send([self.worker.event("job_finished", job["id"])])
+            await self.worker.finish_trial(job["id"], trial)
         # warm-up: a small ingest and a few deploys (untimed)
         await self.ingest(2000, 500)
         self.deploy(20)
@@ -284,7 +293,7 @@ class HubBench:
             sub_ok = None
             if sub is not None:
                 sub_ok = await sub.wait_points(points, timeout=30)
-            await worker.send([worker.event("job_finished", job_id)])
+            await worker.finish_trial(job_id, trial)
             answer = self.call("GET", f"/jobs/{job_id}/metrics?limit={points + 10}")
             stored = answer["points"]
             ok = (

@@ -10,6 +10,8 @@ export PATH="$VENV/bin:$PATH"
 echo "== ruff"
 ruff check .
 ruff format --check .
+echo "== mypy"
+mypy
 echo "== labextension: lint and unit tests"
 (cd labextension && jlpm install --immutable >/dev/null 2>&1 || jlpm install >/dev/null \
   && jlpm lint:check && jlpm test)

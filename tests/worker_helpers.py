@@ -36,30 +36,27 @@ def job_ended(server: Any, job_id: int) -> dict[str, Any] | None:
     return job if job["status"] in ENDED else None
 
 
-def hub_log(server: Any, job_id: int) -> list[dict[str, Any]]:
-    """Every log line the hub stored for a job, paging with the ``after`` cursor."""
-    lines: list[dict[str, Any]] = []
+def _all_pages(server: Any, job_id: int, resource: str, key: str) -> list[dict[str, Any]]:
+    """Every row of ``/jobs/{id}/<resource>``, paging with the ``after`` cursor."""
+    rows: list[dict[str, Any]] = []
     after = 0
     while True:
-        status, page = server.api("GET", f"jobs/{job_id}/logs?after={after}&limit=1000")
+        status, page = server.api("GET", f"jobs/{job_id}/{resource}?after={after}&limit=1000")
         assert status == 200, page
-        if not page["lines"]:
-            return lines
-        lines += page["lines"]
-        after = page["lines"][-1]["seq"]
+        if not page[key]:
+            return rows
+        rows += page[key]
+        after = page[key][-1]["seq"]
+
+
+def hub_log(server: Any, job_id: int) -> list[dict[str, Any]]:
+    """Every log line the hub stored for a job."""
+    return _all_pages(server, job_id, "logs", "lines")
 
 
 def hub_metrics(server: Any, job_id: int) -> list[dict[str, Any]]:
     """Every metric point the hub stored for a job."""
-    points: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        status, page = server.api("GET", f"jobs/{job_id}/metrics?after={after}&limit=5000")
-        assert status == 200, page
-        if not page["points"]:
-            return points
-        points += page["points"]
-        after = page["points"][-1]["seq"]
+    return _all_pages(server, job_id, "metrics", "points")
 
 
 def assert_logs_match(server: Any, job_id: int, local_log: Path) -> list[tuple]:

@@ -105,9 +105,9 @@ class MLOpsMagics(Magics):
         elif command == "panel":
             from jupyter_mlops.kernel_client.panel import panel
 
-            hub = session.current_hub()
+            known = session.current_hub()
             try:
-                panel(hub.url if hub else None, hub.token if hub else None, display=True)
+                panel(known.url if known else None, known.token if known else None, display=True)
             except HubError as exc:
                 raise UsageError(str(exc)) from None
         elif command == "stop":

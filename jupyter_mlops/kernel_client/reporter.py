@@ -58,7 +58,7 @@ class HubReporter(Callback):
         self.outbox = outbox
         self.job_id = job_id
         self.trial_id = trial_id
-        self._lease = {"attempt": attempt} if attempt is not None else {}
+        self._lease: dict[str, Any] = {"attempt": attempt} if attempt is not None else {}
         self.log_every = max(1, int(log_every))
         self.progress_interval = progress_interval
         self.epoch = 0

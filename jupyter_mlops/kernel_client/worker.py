@@ -277,7 +277,8 @@ class Worker:
         """The job's local log; a later assignment of the same job appends to it."""
 
         def report(stream: str, trial: str | None, text: str) -> None:
-            lease = {"attempt": attempts[trial]} if attempts.get(trial) is not None else {}
+            attempt = attempts.get(trial) if trial is not None else None
+            lease: dict[str, Any] = {"attempt": attempt} if attempt is not None else {}
             self.outbox.emit(
                 "log", job_id=job_id, trial_id=trial, **lease, stream=stream, text=text
             )

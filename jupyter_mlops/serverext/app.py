@@ -78,6 +78,7 @@ class MLOpsApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         # Voila sends a dropped file to its kernel in one websocket message: let a demo image
         # over tornado's 10 MiB default through, so the demo can refuse it with a clear message.
+        assert self.serverapp is not None
         self.serverapp.web_app.settings.setdefault("websocket_max_message_size", 256 << 20)
         self.handlers.extend(
             (url_pattern(template), handler, {"ctx": self.context}) for template, handler in ROUTES

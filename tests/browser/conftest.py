@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,20 +42,27 @@ def mlops_browser() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture
-def mlops_page(mlops_browser: Any) -> Iterator[Any]:
-    """A fresh page (1100x900), 30 s timeouts; page errors are printed for the test log."""
+@contextlib.contextmanager
+def open_page(browser: Any, width: int, height: int, timeout_ms: int) -> Iterator[Any]:
+    """A fresh page of this size and timeout; page errors are printed for the test log."""
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=30_000)  # kernels on a loaded 2-core machine can be slow
-    context = mlops_browser.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(30_000)
+    expect.set_options(timeout=timeout_ms)  # kernels on a loaded 2-core machine can be slow
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(timeout_ms)
     page = context.new_page()
     page.on("pageerror", lambda error: print(f"page error: {error}"))
     try:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def mlops_page(mlops_browser: Any) -> Iterator[Any]:
+    """A fresh 1100x900 page with 30 s timeouts."""
+    with open_page(mlops_browser, 1100, 900, 30_000) as page:
+        yield page
 
 
 @pytest.fixture

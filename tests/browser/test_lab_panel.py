@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, open_page
 from tests.support.server import MLOpsServer
 from tests.worker_helpers import NOTEBOOK, hub_log, hub_metrics, job_ended, tiny_data_dir
 
@@ -82,18 +82,9 @@ def lab_server(tmp_path: Path) -> Iterator[MLOpsServer]:
 
 @pytest.fixture
 def lab_page(mlops_browser: Any) -> Iterator[Any]:
-    """A 1280x800 page (the README's screenshot size); page errors go to the test log."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    context = mlops_browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    page.on("pageerror", lambda error: print(f"page error: {error}"))
-    try:
+    """A 1280x800 page (the README's screenshot size)."""
+    with open_page(mlops_browser, 1280, 800, TIMEOUT_MS) as page:
         yield page
-    finally:
-        context.close()
 
 
 class Shots:

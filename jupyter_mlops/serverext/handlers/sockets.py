@@ -82,10 +82,13 @@ class EventsSocket(_Socket):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
-        self.ctx.hub.subscribe(self.write_message)
+        self.ctx.hub.subscribe(self._notify)
+
+    def _notify(self, frame: str) -> None:
+        self.write_message(frame)
 
     def on_message(self, frame: str | bytes) -> None:
         """Subscribers have nothing to say; frames are ignored."""
 
     def on_close(self) -> None:
-        self.ctx.hub.unsubscribe(self.write_message)
+        self.ctx.hub.unsubscribe(self._notify)

@@ -26,8 +26,8 @@ class StreamedFileHandler(MLOpsHandler):
     def check_target(self) -> None:
         """Raise NotFound/Conflict before the body is read (the path names the target)."""
 
-    async def prepare(self) -> None:
-        await ensure_async(super().prepare())
+    async def prepare(self, **kwargs: Any) -> None:  # type: ignore[override]
+        await ensure_async(super().prepare(**kwargs))  # type: ignore[arg-type]
         if self.request.method != "PUT":
             return
         user = self.current_user

@@ -328,7 +328,7 @@ class JobQueries(StoreBase):
             ).fetchone()
             if last is None:
                 raise NotFound(f"no worker with id {worker_id}")
-            applier = EventApplier(self, conn, worker_id, last[0])
+            applier = EventApplier(self, conn, worker_id, last[0])  # type: ignore[arg-type]
             applier.apply(events)
             for job_id in applier.jobs_changed:
                 self._refresh_job(conn, job_id)

@@ -17,7 +17,7 @@ JSON_COLUMNS = {
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["workers"].create(
+    db.table("workers").create(
         {
             "id": int,
             "name": str,
@@ -37,9 +37,9 @@ def m001_initial(db: Database) -> None:
         not_null={"name", "session"},
         defaults={"last_seq": 0, "online": 0},
     )
-    db["workers"].create_index(["name"], unique=True)
-    db["workers"].create_index(["session"], unique=True)
-    db["jobs"].create(
+    db.table("workers").create_index(["name"], unique=True)
+    db.table("workers").create_index(["session"], unique=True)
+    db.table("jobs").create(
         {
             "id": int,
             "requested_worker": str,
@@ -56,8 +56,8 @@ def m001_initial(db: Database) -> None:
         pk="id",
         defaults={"cancel_requested": 0},
     )
-    db["jobs"].create_index(["status"])
-    db["trials"].create(
+    db.table("jobs").create_index(["status"])
+    db.table("trials").create(
         {
             "id": str,
             "job_id": int,
@@ -76,16 +76,16 @@ def m001_initial(db: Database) -> None:
         },
         pk="id",
     )
-    db["trials"].create_index(["job_id", "idx"], unique=True)
+    db.table("trials").create_index(["job_id", "idx"], unique=True)
     for table in ("logs", "metrics"):
         columns = {"seq": int, "job_id": int, "trial_id": str, "time": str}
         if table == "logs":
             columns.update({"stream": str, "text": str})
         else:
             columns.update({"name": str, "step": int, "value": float})
-        db[table].create(columns, pk="seq")
-        db[table].create_index(["job_id", "seq"])
-    db["models"].create(
+        db.table(table).create(columns, pk="seq")
+        db.table(table).create_index(["job_id", "seq"])
+    db.table("models").create(
         {
             "id": str,
             "job_id": int,
@@ -105,7 +105,7 @@ def m001_initial(db: Database) -> None:
         },
         pk="id",
     )
-    db["deployments"].create(
+    db.table("deployments").create(
         {
             "id": int,
             "model_id": str,
@@ -123,7 +123,7 @@ def m001_initial(db: Database) -> None:
 @migrations()
 def m002_trial_leases(db: Database) -> None:
     """Trials are leased to workers one at a time and can resume from a checkpoint."""
-    trials = db["trials"]
+    trials = db.table("trials")
     trials.add_column("worker_id", int)
     trials.add_column("attempt", int, not_null_default=0)
     trials.add_column("checkpoint_sha256", str)
@@ -132,4 +132,4 @@ def m002_trial_leases(db: Database) -> None:
     db.execute(
         "UPDATE trials SET worker_id = (SELECT worker_id FROM jobs WHERE jobs.id = trials.job_id)"
     )
-    db["trials"].create_index(["status", "worker_id"])
+    db.table("trials").create_index(["status", "worker_id"])
