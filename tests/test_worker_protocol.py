@@ -282,3 +282,24 @@ async def test_retry_reruns_failed_trials_only(jp_fetch, jp_ws_fetch) -> None:
     status, reply = await call(jp_fetch, "POST", f"jobs/{jid}/retry")
     assert status == 409 and "no failed trial" in reply["error"]
     worker.close()
+
+
+async def test_a_job_for_a_set_of_workers_goes_only_to_them(jp_fetch, jp_ws_fetch) -> None:
+    outsider, _ = await FakeWorker.connect(jp_ws_fetch, "outsider", "s0")
+    one, _ = await FakeWorker.connect(jp_ws_fetch, "one", "s1")
+    two, _ = await FakeWorker.connect(jp_ws_fetch, "two", "s2")
+    body = {"worker": ["one", "two"], "conf": {"LEARNING_RATE": [0.1, 0.2, 0.3]}}
+    status, job = await call(jp_fetch, "POST", "jobs", body)
+    assert status == 201 and job["worker"] == ["one", "two"]
+    await one.receive_type("job")
+    await two.receive_type("job")
+    with pytest.raises(asyncio.TimeoutError):
+        await outsider.receive_type("job", timeout=0.5)
+    _, state = await call(jp_fetch, "GET", f"jobs/{job['id']}")
+    assert sorted(t["worker_name"] for t in state["trials"] if t["worker_name"]) == ["one", "two"]
+    status, reply = await call(jp_fetch, "POST", "jobs", {"worker": ["one", "ghost"], "conf": {}})
+    assert status == 404 and "ghost" in reply["error"]
+    status, reply = await call(jp_fetch, "POST", "jobs", {"worker": [], "conf": {}})
+    assert status == 400 and "list of names" in reply["error"]
+    for worker in (outsider, one, two):
+        worker.close()

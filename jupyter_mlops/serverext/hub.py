@@ -192,17 +192,25 @@ class Hub:
         self.dispatch_all()
 
     # ------------------------------------------------------------------- jobs
-    def validate(self, worker: str, conf: Any) -> GridResult:
-        """Validate a conf against the named worker's defaults (or every worker's, for any)."""
+    def validate(self, worker: str | list[str], conf: Any) -> GridResult:
+        """Validate a conf against the defaults of the named worker(s), or every worker's."""
         if worker == "any":
-            defaults: dict[str, Any] = {}
-            for row in self.store.list_workers():
-                defaults = {**row["defaults"], **defaults}
-            return validate_grid(conf, defaults or None)
-        return validate_grid(conf, self.store.find_worker(worker)["defaults"])
+            rows = self.store.list_workers()
+        elif isinstance(worker, str):
+            rows = [self.store.find_worker(worker)]
+        else:
+            if not worker or not all(isinstance(name, str) for name in worker):
+                raise InvalidInput('worker must be "any", a name, or a non-empty list of names')
+            rows = [self.store.find_worker(name) for name in worker]
+        defaults: dict[str, Any] = {}
+        for row in rows:
+            defaults = {**row["defaults"], **defaults}
+        if worker == "any" and not defaults:
+            return validate_grid(conf, None)  # no worker known yet: nothing to check against
+        return validate_grid(conf, defaults)
 
-    def launch(self, worker: str, conf: Any) -> Message:
-        """Queue a job for a worker (or any) and hand its trials to idle workers."""
+    def launch(self, worker: str | list[str], conf: Any) -> Message:
+        """Queue a job for a worker, a set of workers or any; hand its trials to idle ones."""
         result = self.validate(worker, conf)
         if not result.valid:
             raise InvalidInput(

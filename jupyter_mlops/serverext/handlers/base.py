@@ -17,6 +17,14 @@ from jupyter_mlops.serverext.store import Store
 
 AUTH_RESOURCE = "mlops"
 
+# JSON-schema fragments for request bodies, used by the handlers' ``body_schema``
+STRING = {"type": "string"}
+OBJECT = {"type": "object"}
+WORKER = {
+    "oneOf": [STRING, {"type": "array", "items": STRING, "minItems": 1}],
+    "description": '"any", a worker name, or a list of names',
+}
+
 
 @dataclass
 class Context:
@@ -28,7 +36,13 @@ class Context:
     max_upload_bytes: int
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", dict: "a JSON object", object: "any value"}
+_TYPE_NAMES: dict[Any, str] = {
+    str: "a string",
+    int: "an integer",
+    dict: "a JSON object",
+    object: "any value",
+    (str, list): "a string or a list of strings",
+}
 
 
 class MLOpsHandler(APIHandler):
@@ -66,8 +80,8 @@ class MLOpsHandler(APIHandler):
 
     def json_body(
         self,
-        required: dict[str, type],
-        optional: dict[str, type] | None = None,
+        required: dict[str, Any],
+        optional: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Parse the body as a JSON object with exactly these keys, else InvalidInput."""
         optional = optional or {}

@@ -5,11 +5,11 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from jupyter_mlops.serverext.handlers.base import MLOpsHandler
+from jupyter_mlops.serverext.handlers.base import STRING, MLOpsHandler
 
 
 class DeploymentHandler(MLOpsHandler):
-    body_schema = {"model_id": "string"}
+    body_schema = {"model_id": STRING}
 
     @web.authenticated
     @authorized

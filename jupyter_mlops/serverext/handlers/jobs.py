@@ -5,7 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from jupyter_mlops.serverext.handlers.base import MLOpsHandler, parse_job_id
+from jupyter_mlops.serverext.handlers.base import OBJECT, WORKER, MLOpsHandler, parse_job_id
 
 
 class WorkersHandler(MLOpsHandler):
@@ -17,18 +17,18 @@ class WorkersHandler(MLOpsHandler):
 
 
 class GridValidateHandler(MLOpsHandler):
-    body_schema = {"conf": "object", "worker": "string"}
+    body_schema = {"conf": OBJECT, "worker": WORKER}
 
     @web.authenticated
     @authorized
     def post(self) -> None:
         """Validate a conf: normalized conf, trial count, warnings and errors."""
-        body = self.json_body({"conf": object}, {"worker": str})
+        body = self.json_body({"conf": object}, {"worker": (str, list)})
         self.reply(self.ctx.hub.validate(body.get("worker", "any"), body["conf"]).to_json())
 
 
 class JobsHandler(MLOpsHandler):
-    body_schema = {"conf": "object", "worker": "string"}
+    body_schema = {"conf": OBJECT, "worker": WORKER}
 
     @web.authenticated
     @authorized
@@ -40,7 +40,7 @@ class JobsHandler(MLOpsHandler):
     @authorized
     def post(self) -> None:
         """Launch a job on a worker or "any"; queued while no matching worker is idle."""
-        body = self.json_body({"conf": object}, {"worker": str})
+        body = self.json_body({"conf": object}, {"worker": (str, list)})
         self.reply(self.ctx.hub.launch(body.get("worker", "any"), body["conf"]), status=201)
 
 

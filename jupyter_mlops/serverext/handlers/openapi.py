@@ -41,7 +41,7 @@ def _operation(handler: type, method: str, params: list[str]) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "additionalProperties": False,
-                        "properties": {k: {"type": v} for k, v in schema.items()},
+                        "properties": schema,
                     }
                 }
             }

@@ -37,14 +37,21 @@ class JobQueries(StoreBase):
     )
 
     def create_job(
-        self, requested_worker: str, conf: dict[str, Any], trials: list[dict[str, Any]]
+        self, requested_worker: str | list[str], conf: dict[str, Any], trials: list[dict[str, Any]]
     ) -> Row:
         """Queue a job and its trials (ids ``<job>-<index>``)."""
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO jobs (requested_worker, conf, status, created, trial_count) "
                 "VALUES (?, ?, 'queued', ?, ?)",
-                (requested_worker, json.dumps(conf), now(), len(trials)),
+                (
+                    requested_worker
+                    if isinstance(requested_worker, str)
+                    else json.dumps(requested_worker),
+                    json.dumps(conf),
+                    now(),
+                    len(trials),
+                ),
             )
             job_id = cur.lastrowid
             conn.executemany(
@@ -57,24 +64,31 @@ class JobQueries(StoreBase):
     def assign_next_trial(self, worker_id: int) -> tuple[Row, Row] | None:
         """Lease the oldest pending trial this idle worker accepts; return (job, trial).
 
-        A worker accepts a job launched for it or for "any" whose conf keys it declares.
+        A worker accepts a job launched for it, for a set of workers naming it, or for "any",
+        whose conf keys it declares.
         """
         with self.transaction() as conn:
             worker = self._one("workers", "SELECT * FROM workers WHERE id = ?", (worker_id,))
             if worker is None or not worker["online"] or worker["current_trial"] is not None:
                 return None
             candidates = conn.execute(
-                "SELECT t.id, j.id, j.conf FROM trials t JOIN jobs j ON j.id = t.job_id "
+                "SELECT t.id, j.id, j.conf, j.requested_worker FROM trials t "
+                "JOIN jobs j ON j.id = t.job_id "
                 "WHERE t.status = 'pending' AND j.status IN ('queued', 'running') "
                 "AND j.cancel_requested = 0 "
-                "AND (j.requested_worker = 'any' OR j.requested_worker = ?) "
+                "AND (j.requested_worker IN ('any', ?) OR j.requested_worker LIKE '[%') "
                 "ORDER BY j.id, t.idx LIMIT 1000",
                 (worker["name"],),
             ).fetchall()
             declared = set(worker["defaults"] or {})
-            chosen = next(
-                (c for c in candidates if not declared or set(json.loads(c[2])) <= declared), None
-            )
+
+            def accepts(candidate: tuple[Any, ...]) -> bool:
+                wanted = candidate[3]
+                if wanted.startswith("[") and worker["name"] not in json.loads(wanted):
+                    return False
+                return not declared or set(json.loads(candidate[2])) <= declared
+
+            chosen = next((c for c in candidates if accepts(c)), None)
             if chosen is None:
                 return None
             trial_id, job_id = chosen[0], chosen[1]
@@ -184,7 +198,8 @@ class JobQueries(StoreBase):
 
     @staticmethod
     def _job_view(row: Row) -> Row:
-        row["worker"] = row.pop("requested_worker")
+        wanted = row.pop("requested_worker")
+        row["worker"] = json.loads(wanted) if wanted.startswith("[") else wanted
         row.pop("worker_id", None)
         row["cancel_requested"] = bool(row["cancel_requested"])
         row["progress"] = row["trials_done"] / row["trial_count"] if row["trial_count"] else 1.0
