@@ -22,6 +22,8 @@ class FakeWorker:
     def __init__(self, server: Any, name: str) -> None:
         self.server, self.name = server, name
         self.messages: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.seq = 0
         self.welcomed = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -34,12 +36,14 @@ class FakeWorker:
         headers = {"Authorization": f"token {self.server.token}"}
         ws = await websocket_connect(HTTPRequest(url, headers=headers))
         hello = {
-            "type": "hello", "name": self.name, "session": "panel-test-session",
+            "type": "hello", "name": self.name, "session": f"panel-test-{self.name}",
             "notebook": "train.ipynb", "defaults": {"EPOCHS": 1, "LEARNING_RATE": 0.001},
             "device": "cpu", "versions": {},
         }  # fmt: skip
         await ws.write_message(json.dumps(hello))
         while not self._stop.is_set():
+            while self.outbox:
+                await ws.write_message(json.dumps(self.outbox.pop(0)))
             try:
                 text = await asyncio.wait_for(ws.read_message(), 0.2)
             except asyncio.TimeoutError:
@@ -51,6 +55,17 @@ class FakeWorker:
             if message.get("type") == "welcome":
                 self.welcomed.set()
         ws.close()
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Send one worker event (the next seq of this session)."""
+        self.seq += 1
+        event = {"seq": self.seq, "time": "2026-01-01T00:00:00+00:00", **event}
+        self.outbox.append({"type": "events", "events": [event]})
+
+    def assignment(self) -> dict[str, Any] | None:
+        """The last job assignment received, if any."""
+        jobs = [m["job"] for m in self.messages if m.get("type") == "job"]
+        return jobs[-1] if jobs else None
 
     def __enter__(self) -> FakeWorker:
         self._thread.start()
@@ -101,6 +116,11 @@ def test_panel_shows_workers_launches_and_deploys(
         assert f"Launched job {job_id}" in widget.message.value
         row = widget._job_rows[job_id]
         assert "trial 0/2" in row.status.value
+        # trial 0 is leased to the worker: the job line and the trial table name it
+        wait_until(lambda: "on panel-worker" in row.label.value)
+        wait_until(lambda: f"{job_id}-0" in row.trials.value)
+        assert "on <b>panel-worker</b>" in row.trials.value
+        assert row.retry.layout.display == "none"  # no failed trial
 
         widget.conf.value = "{not json"
         assert "Not valid JSON" in widget.validation_view.value and widget.launch.disabled
@@ -123,3 +143,29 @@ def test_panel_shows_workers_launches_and_deploys(
         buttons = _deploy_buttons(widget)
         assert buttons[f"{job_id}-1"].disabled and not buttons[f"{job_id}-0"].disabled
     wait_until(lambda: "offline" in widget.workers_view.value)
+
+
+def test_panel_retries_failed_trials(mlops_server: Any, mlops_panel: MLOpsPanel) -> None:
+    widget = mlops_panel
+    with FakeWorker(mlops_server, "retry-worker") as worker:
+        wait_until(lambda: "retry-worker" in widget.workers_view.value)
+        _, job = mlops_server.api(
+            "POST", "jobs", {"conf": {"LEARNING_RATE": 0.001}, "worker": "retry-worker"}
+        )
+        job_id = job["id"]
+        assigned = wait_until(worker.assignment)
+        trial = assigned["trials"][0]
+        worker.send_event(
+            {"type": "trial_failed", "job_id": job_id, "trial_id": trial["id"],
+             "attempt": trial["attempt"], "error": "boom", "traceback": ""}
+        )  # fmt: skip
+        row = wait_until(lambda: widget._job_rows.get(job_id))
+        wait_until(lambda: row.retry.layout.display != "none")
+        assert "boom" in row.trials.value and "on <b>retry-worker</b>" in row.trials.value
+        assert "on retry-worker" in row.label.value
+
+        row.retry.click()
+        assert f"Retrying the failed trials of job {job_id}" in widget.message.value
+        _, again = mlops_server.api("GET", f"jobs/{job_id}")
+        assert again["trials"][0]["status"] in ("pending", "running")
+        wait_until(lambda: row.retry.layout.display == "none")

@@ -38,14 +38,18 @@ STYLE = """<style>
 .mlops-panel .bad { background: #ffe3e3; color: #8a1c1c; }
 .mlops-panel .warn { color: #8d6a00; }
 .mlops-panel .err { color: #b42318; }
+.mlops-panel-job-trials td { padding: 1px 8px; font-size: 12px; }
 .mlops-panel-models .group { margin-top: 6px; font-weight: 600; color: #334e68; }
 </style>"""
 
 _STATUS_CSS = {
     "idle": "ok", "online": "ok", "finished": "ok", "deployed": "ok",
     "busy": "busy", "running": "busy",
-    "queued": "off", "offline": "off", "cancelled": "off", "failed": "bad", "interrupted": "bad",
+    "queued": "off", "pending": "off", "offline": "off", "cancelled": "off", "failed": "bad",
 }  # fmt: skip
+
+
+_JOBS_SHOWN = 20  # newest jobs listed
 
 
 def _pill(text: str) -> str:
@@ -65,8 +69,62 @@ def _params(params: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (params or {}).items())
 
 
-class _JobRow(W.HBox):
-    """One job: label, progress bar, status, Cancel."""
+def job_workers(job: dict[str, Any]) -> list[str]:
+    """The distinct workers of a job's trials (lease holders or last ones), in trial order."""
+    names: list[str] = []
+    for trial in job.get("trials") or ():
+        name = trial.get("worker_name")
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def job_workers_text(job: dict[str, Any]) -> str:
+    """``w1, w2 (any)``; the requested worker ("any" or a name) while no trial was leased."""
+    names = job_workers(job)
+    requested = str(job.get("worker") or "any")
+    if not names:
+        return requested
+    return ", ".join(names) + (" (any)" if requested == "any" else "")
+
+
+def has_failed_trials(job: dict[str, Any]) -> bool:
+    """Whether a job has failed trials to retry (without its trials: whether it failed)."""
+    trials = job.get("trials")
+    if trials is None:
+        return job.get("status") == "failed"
+    return any(t.get("status") == "failed" for t in trials)
+
+
+def _trial_line(trial: dict[str, Any]) -> str:
+    """One table row: id, status, worker, attempt, epoch, checkpoint, resume, error."""
+    status = str(trial.get("status") or "?")
+    worker = trial.get("worker_name")
+    facts = [f"on <b>{html.escape(str(worker))}</b>" if worker else "<i>not leased yet</i>"]
+    if (trial.get("attempt") or 0) > 1:
+        facts.append(f"attempt {trial['attempt']}")
+    if status == "running" and trial.get("epochs"):
+        facts.append(f"epoch {trial.get('epoch') or 0}/{trial['epochs']}")
+    if trial.get("resumed_from_epoch") is not None:
+        facts.append(f"resumed from epoch {trial['resumed_from_epoch']}")
+    if trial.get("checkpoint_epoch") is not None:
+        facts.append(f"checkpoint: epoch {trial['checkpoint_epoch']}")
+    accuracy = (trial.get("metrics") or {}).get("test_accuracy")
+    if isinstance(accuracy, (int, float)):
+        facts.append(f"accuracy {_pct(accuracy)}")
+    error = trial.get("error")
+    note = ""
+    if error:
+        css = "warn" if status == "pending" else "err"  # pending: why it was re-queued
+        note = f" <span class='{css}'>{html.escape(str(error))}</span>"
+    return (
+        f"<tr><td>{html.escape(str(trial.get('id', '')))}</td><td>{_pill(status)}</td>"
+        f"<td>{' &middot; '.join(facts)}{note}</td></tr>"
+    )
+
+
+class _JobRow(W.VBox):
+    """One job: label, progress bar, status, Cancel, Retry failed; then its trials."""
 
     def __init__(self, panel: MLOpsPanel, job_id: int) -> None:
         self.job_id = job_id
@@ -75,13 +133,20 @@ class _JobRow(W.HBox):
         self.status = W.HTML(layout=W.Layout(width="260px"))
         self.cancel = W.Button(description="Cancel", layout=W.Layout(width="80px"))
         self.cancel.on_click(lambda _: panel._action("POST", f"/jobs/{job_id}/cancel"))
-        super().__init__([self.label, self.bar, self.status, self.cancel])
+        self.retry = W.Button(
+            description="Retry failed", tooltip="Put the failed trials back in the queue",
+            layout=W.Layout(width="110px", display="none"), _dom_classes=["mlops-panel-retry"],
+        )  # fmt: skip
+        self.retry.on_click(lambda _: panel.retry_job(job_id))
+        self.trials = W.HTML(_dom_classes=["mlops-panel-job-trials"])
+        super().__init__(
+            [W.HBox([self.label, self.bar, self.status, self.cancel, self.retry]), self.trials]
+        )
         self.add_class("mlops-panel-job")
 
     def update(self, job: dict[str, Any]) -> None:
-        worker = job.get("worker_name") or job.get("worker") or "any"
         self.label.value = (
-            f"<b>job {job['id']}</b> on {html.escape(str(worker))} &middot; "
+            f"<b>job {job['id']}</b> on {html.escape(job_workers_text(job))} &middot; "
             f"<code>{html.escape(json.dumps(job.get('conf', {}))[:48])}</code>"
         )
         self.bar.value = float(job.get("progress") or 0.0)
@@ -93,6 +158,11 @@ class _JobRow(W.HBox):
         )
         self.status.value = f"{_pill(job.get('status', '?'))} trial {done}/{total}{error}"
         self.cancel.disabled = job.get("status") not in ("queued", "running")
+        self.retry.layout.display = None if has_failed_trials(job) else "none"
+        trials = job.get("trials") or []
+        self.trials.value = (
+            "<table>" + "".join(_trial_line(t) for t in trials) + "</table>" if trials else ""
+        )
 
 
 class _ModelRow(W.HBox):
@@ -214,6 +284,13 @@ class MLOpsPanel(W.VBox):
         try:
             workers = self.client.request("GET", "/workers")["workers"]
             jobs = self.client.request("GET", "/jobs")["jobs"]
+            # the list has no trials: read them for the jobs shown that run or may have moved
+            for i, job in enumerate(jobs[:_JOBS_SHOWN]):
+                held = self.jobs.get(job["id"], {})
+                if job.get("status") in ("queued", "running") or (
+                    held.get("trials") is not None and held.get("status") != job.get("status")
+                ):
+                    jobs[i] = self.client.request("GET", f"/jobs/{job['id']}")
             models = self.client.request("GET", "/models")
             deployment = self.client.request("GET", "/deployment")["deployment"]
         except HubError as exc:
@@ -221,7 +298,8 @@ class MLOpsPanel(W.VBox):
             return
         with self._lock:
             self.workers = {w["id"]: w for w in workers}
-            self.jobs = {j["id"]: j for j in jobs}
+            # keep the trials held for the others (they did not change)
+            self.jobs = {j["id"]: {**self.jobs.get(j["id"], {}), **j} for j in jobs}
             self.models, self.groups = models["models"], models.get("groups", [])
             self.deployment = deployment
             self._render_workers()
@@ -267,6 +345,14 @@ class MLOpsPanel(W.VBox):
             self._say(
                 f"Launched job {job['id']}: {job.get('trial_count')} trials, {job.get('status')}."
             )
+            self._apply_job(job)
+        return job
+
+    def retry_job(self, job_id: int) -> dict[str, Any] | None:
+        """Put a job's failed trials back in the queue (``POST /jobs/{id}/retry``)."""
+        job = self._action("POST", f"/jobs/{job_id}/retry")
+        if job is not None:
+            self._say(f"Retrying the failed trials of job {job_id}: {job.get('status')}.")
             self._apply_job(job)
         return job
 
@@ -364,7 +450,7 @@ class MLOpsPanel(W.VBox):
 
     def _render_jobs(self) -> None:
         children = []
-        for job_id in sorted(self.jobs, reverse=True)[:20]:
+        for job_id in sorted(self.jobs, reverse=True)[:_JOBS_SHOWN]:
             row = self._job_rows.get(job_id)
             if row is None:
                 row = self._job_rows[job_id] = _JobRow(self, job_id)

@@ -24,6 +24,7 @@ export type MLOpsApi = Pick<
   | 'getJob'
   | 'launchJob'
   | 'cancelJob'
+  | 'retryJob'
   | 'getLogs'
   | 'getMetrics'
   | 'listModels'
@@ -211,6 +212,12 @@ export class MLOpsModel implements IDisposable {
     this._changed.emit();
   }
 
+  /** Re-run the failed trials of a job. */
+  async retry(jobId: number): Promise<void> {
+    this._upsertJob(await this.api.retryJob(jobId), true);
+    this._changed.emit();
+  }
+
   /** Deploy (roll back to) a model by hand. */
   async deploy(modelId: string): Promise<void> {
     this._applyDeployment(await this.api.deploy(modelId));
@@ -349,7 +356,7 @@ export class MLOpsModel implements IDisposable {
         break;
       case 'job': {
         const isNew = !this._jobs.has(message.job.id);
-        this._upsertJob(message.job);
+        this._upsertJob(message.job, true);
         const selected =
           this._selectedJobId === null
             ? undefined
@@ -403,9 +410,9 @@ export class MLOpsModel implements IDisposable {
     this._changed.emit();
   }
 
-  private _upsertJob(job: IJob): void {
+  private _upsertJob(job: IJob, live = false): void {
     const old = this._jobs.get(job.id);
-    this._jobs.set(job.id, old ? mergeJob(old, job) : job);
+    this._jobs.set(job.id, old ? mergeJob(old, job, live) : job);
   }
 
   private _applyDeployment(deployment: IDeployment | null): void {
@@ -448,10 +455,13 @@ export class MLOpsModel implements IDisposable {
 
 /**
  * Merge a newer view of a job into the one held: trials are kept when the newer view has
- * none, and a job that reached a final state never goes back (a late event cannot revive it).
+ * none, and a job that reached a final state never goes back on a REST answer (a late answer
+ * cannot revive it). `live` views (events, which arrive in order, and the answer of a retry)
+ * may revive it: a retry puts a failed or finished job's failed trials back to pending.
  */
-export function mergeJob(old: IJob, incoming: IJob): IJob {
+export function mergeJob(old: IJob, incoming: IJob, live = false): IJob {
   if (
+    !live &&
     FINAL_JOB_STATES.includes(old.status) &&
     !FINAL_JOB_STATES.includes(incoming.status)
   ) {

@@ -81,6 +81,11 @@ export class MLOpsService {
     return this.request(`jobs/${jobId}/cancel`, { method: 'POST' });
   }
 
+  /** `POST /jobs/{id}/retry`: the failed trials go back to pending; 409 when none failed. */
+  retryJob(jobId: number): Promise<IJob> {
+    return this.request(`jobs/${jobId}/retry`, { method: 'POST' });
+  }
+
   /** `GET /jobs/{id}/logs?after=SEQ&limit=N` */
   getLogs(jobId: number, after = 0, limit?: number): Promise<ILogPage> {
     return this.request(`jobs/${jobId}/logs` + query({ after, limit }));

@@ -39,21 +39,34 @@ export interface IGridValidation {
   errors: IProblem[];
 }
 
+/**
+ * `queued`: no trial running; `finished`: every trial ended, one or more finished;
+ * `failed`: every trial failed.
+ */
 export type JobStatus =
-  'queued' | 'running' | 'finished' | 'failed' | 'cancelled' | 'interrupted';
+  'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
 
 export type TrialStatus =
   'pending' | 'running' | 'finished' | 'failed' | 'cancelled';
 
-/** One grid point of a job. */
+/**
+ * One grid point of a job. Trials are leased to workers one at a time, so the trials of one
+ * job may run on several workers.
+ */
 export interface ITrial {
   id: string;
   job_id: number;
   index: number;
   params: JSONObject;
   status: TrialStatus;
+  /** The lease holder, or the last one; null while never leased. */
+  worker_id: number | null;
+  worker_name: string | null;
+  /** How many times the trial was leased (0 while never leased). */
+  attempt: number;
   started: string | null;
   finished: string | null;
+  /** Why it failed, or why it was re-queued (while `pending`). */
   error: string | null;
   model_id: string | null;
   epoch: number | null;
@@ -61,13 +74,19 @@ export interface ITrial {
   batch: number | null;
   batches: number | null;
   metrics: { [name: string]: number };
+  /** Epoch of the trial's last stored checkpoint. */
+  checkpoint_epoch: number | null;
+  /** Epoch the current attempt resumed from (it loaded a checkpoint). */
+  resumed_from_epoch: number | null;
 }
 
-/** A grid search launched on a worker. `trials` only comes with `GET /jobs/{id}` and events. */
+/**
+ * A grid search. `worker` is the requested one ("any" or a name); which worker runs what is
+ * on its trials. `trials` only comes with `GET /jobs/{id}` and events.
+ */
 export interface IJob {
   id: number;
   worker: string;
-  worker_id: number | null;
   conf: JSONObject;
   status: JobStatus;
   error: string | null;
@@ -77,6 +96,7 @@ export interface IJob {
   trial_count: number;
   trials_done: number;
   progress: number;
+  cancel_requested: boolean;
   trials?: ITrial[];
 }
 
@@ -84,8 +104,7 @@ export interface IJob {
 export const FINAL_JOB_STATES: ReadonlyArray<JobStatus> = [
   'finished',
   'failed',
-  'cancelled',
-  'interrupted'
+  'cancelled'
 ];
 
 export type LogStream = 'stdout' | 'stderr' | 'system';

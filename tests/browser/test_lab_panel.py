@@ -218,6 +218,13 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
     live_job = server.api("GET", f"jobs/{job_id}")[1]
     assert live_job["status"] == "running", "the job ended before the panel was checked live"
     running = next(t for t in live_job["trials"] if t["status"] == "running")
+    assert running["worker_name"] == WORKER, running
+    # the trial card names the worker that holds its lease; the job card its trials' workers
+    running_card = detail.locator(f".jp-mlops-trial[data-trial-id='{running['id']}']")
+    expect(running_card).to_have_attribute("data-worker", WORKER)
+    expect(running_card.locator(".jp-mlops-trial-worker")).to_contain_text(f"on {WORKER}")
+    expect(job_item.locator(".jp-mlops-job-workers")).to_contain_text(f"on {WORKER}")
+    expect(job_item.locator(".jp-mlops-retry")).to_have_count(0)  # no failed trial
     expect(worker.locator(".jp-mlops-worker-current")).to_contain_text(f"job #{job_id}")
     expect(worker).to_have_attribute("data-online", "true")
     job_item.evaluate("node => node.scrollIntoView({block: 'start'})")
@@ -254,6 +261,8 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
         for text in detail.locator(".jp-mlops-log-line").all_inner_texts()
     )
     expect(detail.locator(".jp-mlops-trial[data-status=finished]")).to_have_count(2)
+    expect(detail.locator(f".jp-mlops-trial[data-worker='{WORKER}']")).to_have_count(2)
+    assert {t["worker_name"] for t in job["trials"]} == {WORKER}
     assert job["progress"] == 1.0
     bar = job_item.locator(".jp-mlops-progress-bar")
     expect(bar).to_have_attribute("style", re.compile(r"width:\s*100%"))

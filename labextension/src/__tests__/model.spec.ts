@@ -63,7 +63,6 @@ function job(
   return {
     id,
     worker: 'any',
-    worker_id: 1,
     conf: {},
     status,
     error: null,
@@ -73,6 +72,7 @@ function job(
     trial_count: 2,
     trials_done: 0,
     progress: 0,
+    cancel_requested: false,
     ...extra
   };
 }
@@ -153,6 +153,7 @@ class FakeApi implements MLOpsApi {
   }));
   launchJob = jest.fn(async () => job(2, 'queued'));
   cancelJob = jest.fn(async (id: number) => job(id, 'cancelled'));
+  retryJob = jest.fn(async (id: number) => job(id, 'queued'));
   getLogs = jest.fn(async (jobId: number, after = 0, limit?: number) => {
     this.logCalls.push({ after, limit });
     if (this.gate) {
@@ -386,6 +387,10 @@ describe('MLOpsModel', () => {
     expect(m.selectedJobId).toBe(2);
     await m.cancel(2);
     expect(m.job(2)!.status).toBe('cancelled');
+    events.send({ type: 'job', job: job(1, 'failed') });
+    await m.retry(1);
+    expect(api.retryJob).toHaveBeenCalledWith(1);
+    expect(m.job(1)!.status).toBe('queued'); // the retry's answer revives the failed job
     await m.deploy('1-0');
     expect(m.deployment!.reason).toBe('manual');
     expect(m.models[0].deployed).toBe(true);
@@ -410,8 +415,13 @@ describe('mergeJob', () => {
     });
   });
 
-  it('never moves a finished job back to running', () => {
+  it('never moves a finished job back to running on a REST answer', () => {
     const merged = mergeJob(job(1, 'finished'), job(1, 'running'));
     expect(merged.status).toBe('finished');
+  });
+
+  it('lets a live view (event, retry answer) revive a final job', () => {
+    const merged = mergeJob(job(1, 'failed'), job(1, 'queued'), true);
+    expect(merged.status).toBe('queued');
   });
 });

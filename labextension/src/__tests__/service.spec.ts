@@ -105,6 +105,26 @@ describe('MLOpsService', () => {
     expect(lastCall()[1].method).toBe('POST');
   });
 
+  it('retries the failed trials of a job with POST /jobs/{id}/retry', async () => {
+    makeRequest.mockResolvedValue(reply(200, { id: 7, status: 'queued' }));
+    await expect(service.retryJob(7)).resolves.toEqual({
+      id: 7,
+      status: 'queued'
+    });
+    const [url, init] = lastCall();
+    expect(url).toBe('http://localhost:8888/lab-base/mlops/api/jobs/7/retry');
+    expect(init.method).toBe('POST');
+    expect(init.body).toBeUndefined();
+
+    makeRequest.mockResolvedValue(
+      reply(409, { error: 'job 7 has no failed trial to retry' })
+    );
+    await expect(service.retryJob(7)).rejects.toMatchObject({
+      status: 409,
+      message: 'job 7 has no failed trial to retry'
+    });
+  });
+
   it('pages logs and metrics with after and limit', async () => {
     makeRequest.mockResolvedValue(
       reply(200, { job_id: 3, lines: [], last_seq: 12 })

@@ -1,7 +1,15 @@
 import { showErrorMessage } from '@jupyterlab/apputils';
 import React, { useMemo } from 'react';
 
-import { formatMetric, formatValue, numericMetrics, timeAgo } from '../format';
+import {
+  formatMetric,
+  formatValue,
+  hasFailedTrials,
+  jobWorkersText,
+  numericMetrics,
+  timeAgo,
+  trialLeaseText
+} from '../format';
 import { MLOpsModel } from '../model';
 import { FINAL_JOB_STATES, IJob, IMetricPoint, ITrial } from '../types';
 import { LineChart } from './LineChart';
@@ -23,7 +31,6 @@ export function JobsView(props: IJobsViewProps): JSX.Element {
       </div>
     );
   }
-  const workerNames = new Map(model.workers.map(w => [w.id, w.name]));
   const selected =
     model.selectedJobId !== null ? model.job(model.selectedJobId) : undefined;
   return (
@@ -34,17 +41,19 @@ export function JobsView(props: IJobsViewProps): JSX.Element {
             key={job.id}
             job={job}
             selected={job.id === model.selectedJobId}
-            workerName={
-              job.worker_id !== null
-                ? workerNames.get(job.worker_id)
-                : undefined
-            }
             onSelect={() => model.selectJob(job.id)}
             onCancel={() =>
               model
                 .cancel(job.id)
                 .catch(error =>
                   showErrorMessage('Cancel failed', (error as Error).message)
+                )
+            }
+            onRetry={() =>
+              model
+                .retry(job.id)
+                .catch(error =>
+                  showErrorMessage('Retry failed', (error as Error).message)
                 )
             }
           />
@@ -82,13 +91,13 @@ export function progressText(job: IJob): string {
 function JobItem(props: {
   job: IJob;
   selected: boolean;
-  /** Name of the assigned worker, when known. */
-  workerName?: string;
   onSelect: () => void;
   onCancel: () => void;
+  onRetry: () => void;
 }): JSX.Element {
   const { job, selected } = props;
   const active = !FINAL_JOB_STATES.includes(job.status);
+  const retryable = hasFailedTrials(job);
   const percent = Math.round(Math.max(0, Math.min(1, job.progress || 0)) * 100);
   return (
     <li
@@ -116,11 +125,25 @@ function JobItem(props: {
             Cancel
           </button>
         )}
+        {retryable && (
+          <button
+            className="jp-mlops-retry jp-mlops-button"
+            data-testid="mlops-retry"
+            title="Put the failed trials back in the queue"
+            onClick={event => {
+              event.stopPropagation();
+              props.onRetry();
+            }}
+          >
+            Retry failed
+          </button>
+        )}
       </div>
-      <div className="jp-mlops-meta">
-        on {props.workerName ?? job.worker}
-        {props.workerName && job.worker === 'any' ? ' (any)' : ''} ·{' '}
-        {timeAgo(job.created)}
+      <div
+        className="jp-mlops-meta jp-mlops-job-workers"
+        data-testid="mlops-job-workers"
+      >
+        on {jobWorkersText(job)} · {timeAgo(job.created)}
       </div>
       <div
         className="jp-mlops-progress"
@@ -222,6 +245,7 @@ function TrialItem(props: {
   series: Series | undefined;
 }): JSX.Element {
   const { trial, varying, series } = props;
+  const lease = trialLeaseText(trial);
   const keys = varying.length ? varying : Object.keys(trial.params ?? {});
   const names = series
     ? Array.from(series.keys()).sort(
@@ -234,6 +258,8 @@ function TrialItem(props: {
       data-testid="mlops-trial"
       data-trial-id={trial.id}
       data-status={trial.status}
+      data-worker={trial.worker_name ?? ''}
+      data-attempt={trial.attempt ?? 0}
     >
       <div className="jp-mlops-row">
         <span className="jp-mlops-trial-title">trial {trial.id}</span>
@@ -248,7 +274,25 @@ function TrialItem(props: {
               : ''}
           </span>
         ) : null}
+        {trial.checkpoint_epoch !== null &&
+          trial.checkpoint_epoch !== undefined && (
+            <span
+              className="jp-mlops-badge jp-mlops-checkpoint"
+              data-testid="mlops-checkpoint"
+              data-epoch={trial.checkpoint_epoch}
+            >
+              checkpoint: epoch {trial.checkpoint_epoch}
+            </span>
+          )}
       </div>
+      {lease && (
+        <div
+          className="jp-mlops-meta jp-mlops-trial-worker"
+          data-testid="mlops-trial-worker"
+        >
+          {lease}
+        </div>
+      )}
       <div className="jp-mlops-chips">
         {keys.map(key => (
           <span className="jp-mlops-chip" key={key}>
@@ -264,7 +308,18 @@ function TrialItem(props: {
           </span>
         ))}
       </div>
-      {trial.error && <div className="jp-mlops-error">{trial.error}</div>}
+      {trial.error &&
+        (trial.status === 'pending' ? (
+          <div
+            className="jp-mlops-requeued"
+            data-testid="mlops-requeued"
+            title="Why the trial went back to the queue"
+          >
+            {trial.error}
+          </div>
+        ) : (
+          <div className="jp-mlops-error">{trial.error}</div>
+        ))}
       {names.length > 0 && (
         <div className="jp-mlops-charts">
           {names.map(name => (
