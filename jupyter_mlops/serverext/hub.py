@@ -145,13 +145,13 @@ class Hub:
         """Persist a batch of events, ack it, notify subscribers, hand out the next trial."""
         if self._stopped:
             return  # not acked: the worker resends after the restart
-        applied = self.store.apply_events(worker_id, events)
+        applied = self.store.apply_events(worker_id, events, notify=bool(self.subscribers))
         link.send({"type": ACK, "seq": applied.last_seq})
         for message in applied.notifications:
             self.publish(message)
         if applied.handed_back:
             self._draining.add(worker_id)  # it is stopping: offer it nothing until it returns
-        if applied.idle and any(m["type"] == "job" for m in applied.notifications):
+        if applied.idle and applied.jobs_changed:
             self._publish_worker(worker_id)
             self.dispatch_all()
 

@@ -27,12 +27,18 @@ class EventApplier:
     """
 
     def __init__(
-        self, store: Store, conn: sqlite3.Connection, worker_id: int, last_seq: int
+        self,
+        store: Store,
+        conn: sqlite3.Connection,
+        worker_id: int,
+        last_seq: int,
+        notify: bool = True,
     ) -> None:
         from jupyter_mlops.serverext.store import now
 
         self.store, self.conn, self.worker_id = store, conn, worker_id
         self.last_seq = last_seq
+        self.notify = notify  # build rows for subscribers only when someone listens
         self.stamp = now()
         self.problems: list[str] = []
         self.jobs_changed: set[int] = set()
@@ -208,6 +214,8 @@ class EventApplier:
             f"VALUES ({', '.join('?' * (4 + columns.count(',') + 1))})",
             numbered,
         )
+        if not self.notify:
+            return []
         names = ["seq", "job_id", "trial_id", "time", *columns.split(", ")]
         return [dict(zip(names, row, strict=True)) for row in numbered]
 

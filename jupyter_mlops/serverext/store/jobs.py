@@ -21,6 +21,7 @@ class Applied(NamedTuple):
 
     last_seq: int
     notifications: list[Row]
+    jobs_changed: set[int]
     idle: bool
     handed_back: bool
 
@@ -329,11 +330,12 @@ class JobQueries(StoreBase):
         )
 
     # ------------------------------------------------------------------- events
-    def apply_events(self, worker_id: int, events: list[Any]) -> Applied:
+    def apply_events(self, worker_id: int, events: list[Any], notify: bool = True) -> Applied:
         """Persist a worker's events in one transaction (a resend is harmless).
 
         Events whose ``seq`` is already stored are skipped. The result says what subscribers
-        must hear, whether the worker holds no lease now and whether it handed a trial back.
+        must hear (only built when ``notify``: nobody listening costs nothing), which jobs
+        changed, whether the worker holds no lease now and whether it handed a trial back.
         """
         from jupyter_mlops.serverext.store.events import EventApplier
 
@@ -343,7 +345,7 @@ class JobQueries(StoreBase):
             ).fetchone()
             if last is None:
                 raise NotFound(f"no worker with id {worker_id}")
-            applier = EventApplier(self, conn, worker_id, last[0])  # type: ignore[arg-type]
+            applier = EventApplier(self, conn, worker_id, last[0], notify)  # type: ignore[arg-type]
             applier.apply(events)
             for job_id in applier.jobs_changed:
                 self._refresh_job(conn, job_id)
@@ -357,9 +359,12 @@ class JobQueries(StoreBase):
                 ).fetchone()[0]
                 == 1
             )
-        notifications = applier.notifications()
-        notifications += [{"type": "job", "job": self.get_job(j)} for j in applier.jobs_changed]
-        return Applied(applier.last_seq, notifications, idle, applier.handed_back)
+        notifications = applier.notifications() if notify else []
+        if notify:
+            notifications += [{"type": "job", "job": self.get_job(j)} for j in applier.jobs_changed]
+        return Applied(
+            applier.last_seq, notifications, applier.jobs_changed, idle, applier.handed_back
+        )
 
     def job_logs(self, job_id: int, after: int = 0, limit: int = 10_000) -> list[Row]:
         self.get_job(job_id, trials=False)
