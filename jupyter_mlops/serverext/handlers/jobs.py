@@ -68,37 +68,46 @@ class JobRetryHandler(MLOpsHandler):
         self.reply(self.ctx.hub.retry(parse_job_id(job_id)))
 
 
-class JobLogsHandler(MLOpsHandler):
+class _CursorPage(MLOpsHandler):
+    """Rows of a job after a cursor: ``?after=SEQ&limit=N`` -> ``{job_id, <key>, last_seq}``."""
+
+    key = ""
+    default_limit = maximum = 0
+
+    def rows(self, job_id: int, after: int, limit: int) -> list[dict]:
+        raise NotImplementedError
+
+    def reply_page(self, raw_job_id: str) -> None:
+        job_id, after = parse_job_id(raw_job_id), self.int_argument("after", 0)
+        rows = self.rows(
+            job_id, after, self.int_argument("limit", self.default_limit, self.maximum)
+        )
+        self.reply(
+            {"job_id": job_id, self.key: rows, "last_seq": rows[-1]["seq"] if rows else after}
+        )
+
+
+class JobLogsHandler(_CursorPage):
+    key, default_limit, maximum = "lines", 10_000, 100_000
+
+    def rows(self, job_id: int, after: int, limit: int) -> list[dict]:
+        return self.ctx.store.job_logs(job_id, after, limit)
+
     @web.authenticated
     @authorized
     def get(self, job_id: str) -> None:
         """Persisted log lines after a cursor (``after``), for replay after a reconnect."""
-        after = self.int_argument("after", 0)
-        lines = self.ctx.store.job_logs(
-            parse_job_id(job_id), after, self.int_argument("limit", 10_000, 100_000)
-        )
-        self.reply(
-            {
-                "job_id": int(job_id),
-                "lines": lines,
-                "last_seq": lines[-1]["seq"] if lines else after,
-            }
-        )
+        self.reply_page(job_id)
 
 
-class JobMetricsHandler(MLOpsHandler):
+class JobMetricsHandler(_CursorPage):
+    key, default_limit, maximum = "points", 100_000, 1_000_000
+
+    def rows(self, job_id: int, after: int, limit: int) -> list[dict]:
+        return self.ctx.store.job_metrics(job_id, after, limit)
+
     @web.authenticated
     @authorized
     def get(self, job_id: str) -> None:
         """Metric points after a cursor (``after``): loss per step, accuracy per epoch."""
-        after = self.int_argument("after", 0)
-        points = self.ctx.store.job_metrics(
-            parse_job_id(job_id), after, self.int_argument("limit", 100_000, 1_000_000)
-        )
-        self.reply(
-            {
-                "job_id": int(job_id),
-                "points": points,
-                "last_seq": points[-1]["seq"] if points else after,
-            }
-        )
+        self.reply_page(job_id)
