@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.server import MLOpsServer
 from tests.synthetic import WorkerProcess
-from tests.worker_helpers import hub_log, hub_metrics
+from tests.worker_helpers import hub_log, hub_metrics, run_in_kernel
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -82,31 +82,19 @@ def workers(tmp_path: Path) -> Iterator:
 
 def start_kernel_worker(server: MLOpsServer, name: str, base: Path) -> Any:
     """A real IPython kernel that runs ``start_worker(synthetic_trial, ...)`` like a notebook."""
-    from jupyter_client.manager import KernelManager
-
     env = {
         **os.environ,
         **server.env,
         "PYTHONPATH": str(ROOT),
         "JUPYTER_MLOPS_WORKER_DIR": str(base / name),
     }
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=env, cwd=str(ROOT))
-    kc = km.blocking_client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        code = (
-            "from tests.synthetic import DEFAULTS, synthetic_trial\n"
-            "from jupyter_mlops.kernel_client import start_worker\n"
-            f"worker = start_worker(synthetic_trial, defaults=DEFAULTS, name={name!r}, "
-            "echo=False, backoff_max=1.0)\n"
-        )
-        reply = kc.execute_interactive(code, timeout=60, allow_stdin=False)
-        assert reply["content"]["status"] == "ok", reply["content"]
-    finally:
-        kc.stop_channels()
-    return km
+    code = (
+        "from tests.synthetic import DEFAULTS, synthetic_trial\n"
+        "from jupyter_mlops.kernel_client import start_worker\n"
+        f"worker = start_worker(synthetic_trial, defaults=DEFAULTS, name={name!r}, "
+        "echo=False, backoff_max=1.0)\n"
+    )
+    return run_in_kernel(env, ROOT, [code], timeout=60)
 
 
 def test_a_grid_fans_out_over_every_idle_worker(tmp_path: Path, workers) -> None:

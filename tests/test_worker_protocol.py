@@ -155,6 +155,9 @@ async def test_a_taken_name_gets_a_suffix_and_bad_frames_get_errors(jp_ws_fetch)
     assert "JSON" in (await second.receive_type("error"))["error"]
     ack = await second.send_events([{"seq": "x"}, {"seq": 1, "type": "log", "job_id": 999}])
     assert ack["seq"] == 1  # malformed events are skipped, never resent forever
+    skipped = await second.receive_type("error")
+    assert skipped["error"] == "malformed events were skipped"
+    assert "positive integer seq" in skipped["detail"][0]
     first.close()
     second.close()
 

@@ -67,9 +67,10 @@ def assert_logs_match(server: Any, job_id: int, local_log: Path) -> list[tuple]:
     return local
 
 
-def run_notebook_in_kernel(env: dict[str, str], cwd: Path, timeout: float = 180.0) -> Any:
-    """Start a real kernel with ``env``, run train_cifar.ipynb's code cells, return the manager."""
-    import nbformat
+def run_in_kernel(
+    env: dict[str, str], cwd: Path, sources: list[str], timeout: float = 180.0
+) -> Any:
+    """Start a real kernel with ``env`` in ``cwd``, run each source, return its manager."""
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name="python3")
@@ -78,15 +79,21 @@ def run_notebook_in_kernel(env: dict[str, str], cwd: Path, timeout: float = 180.
     kc.start_channels()
     try:
         kc.wait_for_ready(timeout=60)
-        for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
-            if cell.cell_type != "code":
-                continue
+        for source in sources:
             outputs: list[Any] = []
             reply = kc.execute_interactive(
-                cell.source, timeout=timeout, output_hook=outputs.append, allow_stdin=False
+                source, timeout=timeout, output_hook=outputs.append, allow_stdin=False
             )
             content = reply["content"]
-            assert content["status"] == "ok", (cell.source, content, outputs)
+            assert content["status"] == "ok", (source, content, outputs)
     finally:
         kc.stop_channels()
     return km
+
+
+def run_notebook_in_kernel(env: dict[str, str], cwd: Path, timeout: float = 180.0) -> Any:
+    """Start a real kernel with ``env``, run train_cifar.ipynb's code cells, return the manager."""
+    import nbformat
+
+    cells = nbformat.read(NOTEBOOK, as_version=4).cells
+    return run_in_kernel(env, cwd, [c.source for c in cells if c.cell_type == "code"], timeout)

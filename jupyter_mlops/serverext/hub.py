@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from jupyter_mlops.grid import GridResult, validate_grid
-from jupyter_mlops.messages import ACK, CANCEL, JOB, WELCOME, encode
+from jupyter_mlops.messages import ACK, CANCEL, ERROR, JOB, WELCOME, encode
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.errors import InvalidInput
@@ -147,6 +147,14 @@ class Hub:
             return  # not acked: the worker resends after the restart
         applied = self.store.apply_events(worker_id, events, notify=bool(self.subscribers))
         link.send({"type": ACK, "seq": applied.last_seq})
+        if applied.problems:  # skipped yet acked, so never resent: tell the worker why
+            link.send(
+                {
+                    "type": ERROR,
+                    "error": "malformed events were skipped",
+                    "detail": applied.problems,
+                }
+            )
         for message in applied.notifications:
             self.publish(message)
         if applied.handed_back:

@@ -24,6 +24,7 @@ class Applied(NamedTuple):
     jobs_changed: set[int]
     idle: bool
     handed_back: bool
+    problems: list[str]  # events skipped as malformed
 
 
 class JobQueries(StoreBase):
@@ -363,7 +364,12 @@ class JobQueries(StoreBase):
         if notify:
             notifications += [{"type": "job", "job": self.get_job(j)} for j in applier.jobs_changed]
         return Applied(
-            applier.last_seq, notifications, applier.jobs_changed, idle, applier.handed_back
+            applier.last_seq,
+            notifications,
+            applier.jobs_changed,
+            idle,
+            applier.handed_back,
+            applier.problems,
         )
 
     def job_logs(self, job_id: int, after: int = 0, limit: int = 10_000) -> list[Row]:

@@ -109,6 +109,3 @@ class WorkerQueries(JobQueries):
             else ("busy" if row["current_job"] is not None else "idle")
         )
         return row
-
-    def last_seq(self, worker_id: int) -> int:
-        return self.get_worker(worker_id)["last_seq"]
