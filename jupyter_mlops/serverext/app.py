@@ -10,12 +10,14 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
+from jupyter_mlops.messages import API_PREFIX
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.handlers.base import Context
+from jupyter_mlops.serverext.handlers.openapi import build_openapi
 from jupyter_mlops.serverext.hub import Hub, Timer
 from jupyter_mlops.serverext.routes import ROUTES, url_pattern
-from jupyter_mlops.serverext.store import Store
+from jupyter_mlops.serverext.store import MLOpsStore, Store
 
 
 class MLOpsApp(ExtensionApp):
@@ -38,7 +40,12 @@ class MLOpsApp(ExtensionApp):
         config=True,
         help="How long a running job waits for its disconnected worker before it is interrupted.",
     )
-    store_class = Type(Store, klass=Store, config=True, help="The store implementation.")
+    store_class = Type(
+        Store,
+        klass=MLOpsStore,
+        config=True,
+        help="The store implementation: a subclass of store.api.MLOpsStore, built with the root.",
+    )
     autostart_notebooks = List(
         Unicode(),
         config=True,
@@ -66,7 +73,11 @@ class MLOpsApp(ExtensionApp):
         )
         hub.start()
         self.context = Context(
-            store=store, blobs=blobs, hub=hub, max_upload_bytes=self.max_upload_bytes
+            store=store,
+            blobs=blobs,
+            hub=hub,
+            max_upload_bytes=self.max_upload_bytes,
+            openapi=build_openapi(API_PREFIX, ROUTES),
         )
         self.log.info(
             "jupyter_mlops: store at %s (policy %s on %s)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_mlops.serverext.store import Store
+from jupyter_mlops.serverext.store.api import MLOpsStore
 
 
 @dataclass(frozen=True)
@@ -16,12 +16,12 @@ class DeploymentPolicy:
     metric: str = "test_accuracy"
     higher_is_better: bool = True
 
-    def after_model_stored(self, store: Store, model_id: str) -> dict[str, Any] | None:
+    def after_model_stored(self, store: MLOpsStore, model_id: str) -> dict[str, Any] | None:
         """Run the policy on a freshly stored model; return the new deployment, if any."""
         if self.mode != "auto":
             return None
         return store.deploy_if_better(model_id, self.metric, self.higher_is_better)
 
-    def deploy(self, store: Store, model_id: str) -> dict[str, Any]:
+    def deploy(self, store: MLOpsStore, model_id: str) -> dict[str, Any]:
         """Deploy any stored model by hand: a rollback (or roll forward)."""
         return store.deploy(model_id, "manual", self.metric)

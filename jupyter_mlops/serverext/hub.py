@@ -11,14 +11,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from jupyter_mlops.grid import GridResult, validate_grid
-from jupyter_mlops.messages import ACK, CANCEL, ERROR, JOB, WELCOME, encode
+from jupyter_mlops.messages import ACK, CANCEL, ERROR, JOB, WELCOME
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.errors import InvalidInput
-from jupyter_mlops.serverext.store import Store
-
-Message = dict[str, Any]
-Subscriber = Callable[[str], None]  # receives the encoded frame
+from jupyter_mlops.serverext.feed import Feed, Message, Subscriber
+from jupyter_mlops.serverext.store.api import Lease, MLOpsStore
 
 
 class Link(Protocol):
@@ -28,6 +26,8 @@ class Link(Protocol):
 
 
 class Timer(Protocol):
+    """A scheduled callback that can be called off."""
+
     def cancel(self) -> None: ...
 
 
@@ -39,7 +39,7 @@ class Hub:
 
     def __init__(
         self,
-        store: Store,
+        store: MLOpsStore,
         blobs: BlobStore,
         policy: DeploymentPolicy,
         *,
@@ -52,9 +52,9 @@ class Hub:
         self.schedule = schedule
         self.log = log or logging.getLogger(__name__)
         self.links: dict[int, Link] = {}
-        self.subscribers: set[Subscriber] = set()
+        self.feed = Feed(self.log)
         self._grace: dict[int, Timer] = {}
-        self._lost: dict[int, list[tuple[int, str]]] = {}  # leases taken while away
+        self._lost: dict[int, list[Lease]] = {}  # leases taken while away
         self._stopped = False
         self._draining: set[int] = set()  # workers that handed a trial back
 
@@ -70,32 +70,24 @@ class Hub:
         for timer in self._grace.values():
             timer.cancel()
         self._grace.clear()
-        self.subscribers.clear()
+        self.feed.clear()
 
     # ------------------------------------------------------------ subscribers
     def subscribe(self, subscriber: Subscriber) -> None:
-        self.subscribers.add(subscriber)
+        self.feed.subscribe(subscriber)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
-        self.subscribers.discard(subscriber)
+        self.feed.unsubscribe(subscriber)
 
     def publish(self, message: Message) -> None:
-        """Encode once, then hand the frame to every subscriber."""
-        if not self.subscribers:
-            return
-        frame = encode(message)
-        for subscriber in list(self.subscribers):
-            try:
-                subscriber(frame)
-            except Exception:  # a dead socket must not stop the others
-                self.log.debug("dropping a subscriber that failed", exc_info=True)
-                self.subscribers.discard(subscriber)
+        """Hand a notification to every subscriber."""
+        self.feed.publish(message)
 
     def _publish_worker(self, worker_id: int) -> None:
-        self.publish({"type": "worker", "worker": self.store.get_worker(worker_id)})
+        self.feed.worker(self.store.get_worker(worker_id))
 
     def _publish_job(self, job_id: int) -> None:
-        self.publish({"type": "job", "job": self.store.get_job(job_id)})
+        self.feed.job(self.store.get_job(job_id))
 
     # ---------------------------------------------------------------- workers
     def connect_worker(self, link: Link, hello: Message) -> int:
@@ -145,7 +137,7 @@ class Hub:
         """Persist a batch of events, ack it, notify subscribers, hand out the next trial."""
         if self._stopped:
             return  # not acked: the worker resends after the restart
-        applied = self.store.apply_events(worker_id, events, notify=bool(self.subscribers))
+        applied = self.store.apply_events(worker_id, events, notify=bool(self.feed))
         link.send({"type": ACK, "seq": applied.last_seq})
         if applied.problems:  # skipped yet acked, so never resent: tell the worker why
             link.send(
@@ -169,7 +161,7 @@ class Hub:
             return  # a newer link replaced this one
         del self.links[worker_id]
         worker = self.store.set_worker_offline(worker_id)
-        self.publish({"type": "worker", "worker": worker})
+        self.feed.worker(worker)
         if worker["current_trial"] is not None:
             self._start_grace(worker_id)
 
@@ -264,7 +256,7 @@ class Hub:
                 },
             }
         )
-        self.publish({"type": "job", "job": job})
+        self.feed.job(job)
         self._publish_worker(worker_id)
         return job["id"]
 
@@ -279,7 +271,7 @@ class Hub:
                 self.store.cancel_trial(trial_id, "cancelled while its worker was offline")
                 self._publish_worker(worker_id)
         job = self.store.get_job(job_id)
-        self.publish({"type": "job", "job": job})
+        self.feed.job(job)
         return job
 
     def retry(self, job_id: int) -> Message:
@@ -293,12 +285,13 @@ class Hub:
     def model_stored(self, model: Message, freed_checkpoint: str | None) -> None:
         """Notify, then let the deployment policy decide (compare-and-set in the store)."""
         self._drop_blob(freed_checkpoint)
-        self.publish({"type": "model", "action": "stored", "model": model})
+        self.feed.model("stored", model)
         deployment = self.policy.after_model_stored(self.store, model["id"])
         if deployment is not None:
-            self.publish({"type": "deployment", "deployment": deployment})
+            self.feed.deployment(deployment)
 
     def checkpoint_stored(self, trial: Message, replaced: str | None) -> None:
+        """Drop the checkpoint file it replaced; subscribers re-read the job."""
         self._drop_blob(replaced)
         self._publish_job(trial["job_id"])
 
@@ -307,8 +300,9 @@ class Hub:
             self.blobs.delete(sha256)
 
     def deploy(self, model_id: str) -> Message:
+        """Deploy any stored model by hand (a rollback); notify subscribers."""
         deployment = self.policy.deploy(self.store, model_id)
-        self.publish({"type": "deployment", "deployment": deployment})
+        self.feed.deployment(deployment)
         return deployment
 
     def clear_models(self) -> int:
@@ -316,8 +310,8 @@ class Hub:
         count, shas = self.store.delete_all_models()
         for sha in shas:
             self._drop_blob(sha)
-        self.publish({"type": "model", "action": "cleared", "model": None})
-        self.publish({"type": "deployment", "deployment": None})
+        self.feed.model("cleared", None)
+        self.feed.deployment(None)
         return count
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from jupyter_mlops.messages import API_PREFIX
 from jupyter_mlops.serverext.handlers.deployment import (
     DeploymentHandler,
     DeploymentHistoryHandler,
@@ -26,8 +27,6 @@ from jupyter_mlops.serverext.handlers.models import (
 )
 from jupyter_mlops.serverext.handlers.openapi import OpenAPIHandler
 from jupyter_mlops.serverext.handlers.sockets import EventsSocket, WorkerSocket
-
-API_PREFIX = "/mlops/api"
 
 # (path template under API_PREFIX, handler); {name} segments match one path segment.
 ROUTES: list[tuple[str, type]] = [

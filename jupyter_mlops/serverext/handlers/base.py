@@ -13,7 +13,7 @@ from tornado import web
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.errors import InvalidInput, MLOpsError
 from jupyter_mlops.serverext.hub import Hub
-from jupyter_mlops.serverext.store import Store
+from jupyter_mlops.serverext.store.api import MLOpsStore
 
 AUTH_RESOURCE = "mlops"
 
@@ -28,12 +28,14 @@ WORKER = {
 
 @dataclass
 class Context:
-    """What every handler receives: the store, the blob folder, the hub and the limits."""
+    """What every handler receives: the store, the blob folder, the hub, the limits and the
+    OpenAPI document (built once by the app from the route table)."""
 
-    store: Store
+    store: MLOpsStore
     blobs: BlobStore
     hub: Hub
     max_upload_bytes: int
+    openapi: dict[str, Any]
 
 
 _TYPE_NAMES: dict[Any, str] = {

@@ -1,4 +1,8 @@
-"""The OpenAPI document, built from the route table and the handlers' docstrings."""
+"""The OpenAPI document, built from a route table and the handlers' docstrings.
+
+The app builds it once at start from ``routes.ROUTES`` and hands it to the handler through
+the ``Context``, so this module never imports the route table.
+"""
 
 from __future__ import annotations
 
@@ -107,6 +111,4 @@ class OpenAPIHandler(MLOpsHandler):
     @authorized
     def get(self) -> None:
         """This document."""
-        from jupyter_mlops.serverext.routes import API_PREFIX, ROUTES
-
-        self.reply(build_openapi(API_PREFIX, ROUTES))
+        self.reply(self.ctx.openapi)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -14,12 +15,60 @@ from jupyter_mlops.messages import ERROR, EVENTS, HELLO, WORKER_TO_HUB, MessageE
 from jupyter_mlops.serverext.errors import MLOpsError
 from jupyter_mlops.serverext.handlers.base import AUTH_RESOURCE, Context
 
+#: Worker links: tornado pings every 15 s and closes a link whose pong is 10 s late (then waits
+#: 5 s for the closing handshake), so a frozen worker loses its link 15 to 30 s after it froze.
+WORKER_PING_INTERVAL = 15.0
+WORKER_PING_TIMEOUT = 10.0
+#: Subscribers (browsers): a keep-alive every 30 s; a dead one is dropped in about a minute.
+EVENTS_PING_INTERVAL = 30.0
+EVENTS_PING_TIMEOUT = 30.0
+
+
+def ping_settings(
+    settings: Mapping[str, Any], defaults: tuple[float, float]
+) -> tuple[float, float]:
+    """(interval, timeout) in seconds for tornado's pings, which need 0 <= timeout <= interval.
+
+    Tornado pings every ``interval`` and closes the link when a pong is ``timeout`` late.
+    jupyter_server's keys in ``ServerApp.tornado_settings``, ``ws_ping_interval`` and
+    ``ws_ping_timeout`` (milliseconds; "close after this long without a pong"), override the
+    defaults: a given timeout is kept and a shorter interval stretched to it; a given interval
+    alone caps the default timeout. An interval of 0 turns pings off.
+    """
+    interval_ms, timeout_ms = settings.get("ws_ping_interval"), settings.get("ws_ping_timeout")
+    interval = defaults[0] if interval_ms is None else interval_ms / 1000
+    if interval <= 0:
+        return 0.0, 0.0
+    if timeout_ms is None:
+        return interval, min(defaults[1], interval)
+    timeout = timeout_ms / 1000
+    return max(interval, timeout), timeout
+
 
 class _Socket(WebSocketMixin, JupyterHandler, websocket.WebSocketHandler):  # type: ignore[misc]
+    """Authenticated JSON socket. Liveness is tornado's ping/pong (seconds): jupyter_server's
+    mixin reads the same ``ping_interval``/``ping_timeout`` properties in milliseconds for a
+    timer of its own, so ``open`` skips that timer and one ping runs, in one unit."""
+
     auth_resource = AUTH_RESOURCE
+    ping_defaults = (EVENTS_PING_INTERVAL, EVENTS_PING_TIMEOUT)
 
     def initialize(self, ctx: Context) -> None:
         self.ctx = ctx
+
+    @property
+    def ping_interval(self) -> float:
+        """Seconds between tornado's pings."""
+        return ping_settings(self.settings, self.ping_defaults)[0]
+
+    @property
+    def ping_timeout(self) -> float:
+        """Seconds a pong may take before tornado closes the link (at most the interval)."""
+        return ping_settings(self.settings, self.ping_defaults)[1]
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        """Skip ``WebSocketMixin.open``: its millisecond ping timer would double tornado's."""
+        websocket.WebSocketHandler.open(self, *args, **kwargs)
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
@@ -41,19 +90,7 @@ class WorkerSocket(_Socket):
 
     worker_id: int | None = None
 
-    @property
-    def ping_interval(self) -> int:
-        """Ping workers every 10 s (in ms; ``ws_ping_interval`` in ServerApp.tornado_settings
-        overrides), so a frozen worker loses its link in about 30 s."""
-        configured = self.settings.get("ws_ping_interval")  # ServerApp.tornado_settings
-        return int(self.settings.get("mlops_worker_ping_interval", configured or 10_000))
-
-    @property
-    def ping_timeout(self) -> int:
-        configured = self.settings.get("ws_ping_timeout")
-        return int(
-            self.settings.get("mlops_worker_ping_timeout", configured or 3 * self.ping_interval)
-        )
+    ping_defaults = (WORKER_PING_INTERVAL, WORKER_PING_TIMEOUT)
 
     def on_message(self, frame: str | bytes) -> None:
         try:

@@ -1,17 +1,18 @@
 """The model store: workers, jobs, trials, logs, metrics, models and deployments in SQLite.
 
-This package is the only place that speaks SQL. Its query modules are grouped by entity;
-methods raise NotFound, Conflict or InvalidInput (see errors.py).
+This package is the only place that speaks SQL. ``api.py`` is the interface the rest of the
+server uses; the query modules implement it, one entity each (jobs, trials, workers and their
+events, models and deployments). Methods raise NotFound, Conflict or InvalidInput.
 """
 
 from __future__ import annotations
 
-from jupyter_mlops.serverext.store.base import Row, now
+from jupyter_mlops.serverext.store.api import Applied, MLOpsStore, Row
 from jupyter_mlops.serverext.store.models import ModelQueries
 from jupyter_mlops.serverext.store.workers import WorkerQueries
 
-__all__ = ["Row", "Store", "now"]
+__all__ = ["Applied", "MLOpsStore", "Row", "Store"]
 
 
-class Store(WorkerQueries, ModelQueries):
+class Store(WorkerQueries, ModelQueries, MLOpsStore):
     """SQLite-backed store under ``root`` (``mlops.db``; model files live in the blob folder)."""

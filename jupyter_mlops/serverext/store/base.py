@@ -7,7 +7,6 @@ safe against a second process on the file.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -17,14 +16,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from jupyter_mlops.serverext.store.api import Row
 from jupyter_mlops.serverext.store.schema import JSON_COLUMNS, migrations
-
-Row = dict[str, Any]
-
-
-def now() -> str:
-    """The current UTC time as an ISO string with milliseconds."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _decode(table: str, row: Row | None) -> Row | None:
@@ -50,6 +43,7 @@ class StoreBase:
         self.db.conn.isolation_level = None  # autocommit; transactions are explicit
 
     def close(self) -> None:
+        """Close the database connection."""
         self.db.close()
 
     @contextmanager

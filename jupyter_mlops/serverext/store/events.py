@@ -1,21 +1,38 @@
-"""Applying a worker's event batch inside the store's transaction (part of the store)."""
+"""Applying a worker's event batch inside the store's open transaction.
+
+The applier knows nothing of the store: it is handed the connection of the transaction the
+store opened, the worker and its last stored ``seq``, and writes rows through that connection.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jupyter_mlops.messages import EVENT_TYPES, LOG_STREAMS
-
-if TYPE_CHECKING:
-    from jupyter_mlops.serverext.store import Store
+from jupyter_mlops.messages import (
+    EVENT_TYPES,
+    JOB_CANCELLED,
+    JOB_FAILED,
+    JOB_FINISHED,
+    LOG,
+    LOG_LINES,
+    LOG_STREAMS,
+    METRIC,
+    METRIC_POINTS,
+    PROGRESS,
+    TRIAL_CANCELLED,
+    TRIAL_FAILED,
+    TRIAL_FINISHED,
+    TRIAL_STARTED,
+    utc_now,
+)
 
 MAX_LOG_TEXT = 64 * 1024
 _TRIAL_END = {
-    "trial_finished": "finished",
-    "trial_failed": "failed",
-    "trial_cancelled": "cancelled",
+    TRIAL_FINISHED: "finished",
+    TRIAL_FAILED: "failed",
+    TRIAL_CANCELLED: "cancelled",
 }
 
 
@@ -27,19 +44,12 @@ class EventApplier:
     """
 
     def __init__(
-        self,
-        store: Store,
-        conn: sqlite3.Connection,
-        worker_id: int,
-        last_seq: int,
-        notify: bool = True,
+        self, conn: sqlite3.Connection, worker_id: int, last_seq: int, notify: bool = True
     ) -> None:
-        from jupyter_mlops.serverext.store import now
-
-        self.store, self.conn, self.worker_id = store, conn, worker_id
+        self.conn, self.worker_id = conn, worker_id
         self.last_seq = last_seq
         self.notify = notify  # build rows for subscribers only when someone listens
-        self.stamp = now()
+        self.stamp = utc_now()
         self.problems: list[str] = []
         self.jobs_changed: set[int] = set()
         self.handed_back = False  # the worker gave a trial back without a job cancel
@@ -50,20 +60,21 @@ class EventApplier:
         self._logged: list[dict[str, Any]] = []
         self._measured: list[dict[str, Any]] = []
         self._handlers = {
-            "log": self._on_log,
-            "metric": self._on_metric,
-            "progress": self._on_progress,
-            "trial_started": self._on_trial_started,
-            "trial_finished": self._end_trial,
-            "trial_failed": self._end_trial,
-            "trial_cancelled": self._end_trial,
-            "job_finished": self._end_assignment,
-            "job_failed": self._end_assignment,
-            "job_cancelled": self._end_assignment,
+            LOG: self._on_log,
+            METRIC: self._on_metric,
+            PROGRESS: self._on_progress,
+            TRIAL_STARTED: self._on_trial_started,
+            TRIAL_FINISHED: self._end_trial,
+            TRIAL_FAILED: self._end_trial,
+            TRIAL_CANCELLED: self._end_trial,
+            JOB_FINISHED: self._end_assignment,
+            JOB_FAILED: self._end_assignment,
+            JOB_CANCELLED: self._end_assignment,
         }
         assert set(self._handlers) == EVENT_TYPES
 
     def apply(self, events: list[Any]) -> None:
+        """Apply the events in ``seq`` order; skip resends, note malformed ones in problems."""
         handlers = self._handlers
         for event in events:
             seq = event.get("seq") if isinstance(event, dict) else None
@@ -102,7 +113,7 @@ class EventApplier:
         attempt = event.get("attempt")
         if attempt is not None and attempt != lease[3]:
             return False
-        return lease[2] == "running" or (lease[2] == "finished" and event["type"] == "log")
+        return lease[2] == "running" or (lease[2] == "finished" and event["type"] == LOG)
 
     def _worked_on(self, job_id: int) -> bool:
         if job_id not in self._jobs:
@@ -223,8 +234,8 @@ class EventApplier:
         """``log`` and ``metric`` messages, one per job, in seq order."""
         out: list[dict[str, Any]] = []
         for kind, key, rows in (
-            ("log", "lines", self._logged),
-            ("metric", "points", self._measured),
+            (LOG_LINES, "lines", self._logged),
+            (METRIC_POINTS, "points", self._measured),
         ):
             by_job: dict[int, list[dict]] = {}
             for row in rows:

@@ -1,38 +1,40 @@
-"""Store queries for jobs and trials: queueing, leases, cancel, retry, checkpoints, events.
+"""Store queries for jobs: create, list, get, cancel, retry, and a job's derived status.
 
-A job's trials are leased to workers one at a time. A worker is busy while it holds a running
-trial; a job's status is derived from its trials (see ``_refresh_job``).
+A job's status is derived from its trials (see ``_refresh_job``); so are ``progress``,
+``workers`` (who holds or held its trials' leases) and ``retryable``. Leases live in
+``trials.py``.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, NamedTuple
+from typing import Any
 
+from jupyter_mlops.messages import utc_now
 from jupyter_mlops.serverext.errors import Conflict, NotFound
-from jupyter_mlops.serverext.store.base import Row, StoreBase, now
+from jupyter_mlops.serverext.store.api import Lease, Row
+from jupyter_mlops.serverext.store.base import StoreBase
 
 ENDED = ("finished", "failed", "cancelled")
 
 
-class Applied(NamedTuple):
-    """What applying a batch of worker events changed."""
-
-    last_seq: int
-    notifications: list[Row]
-    jobs_changed: set[int]
-    idle: bool
-    handed_back: bool
-    problems: list[str]  # events skipped as malformed
-
-
 class JobQueries(StoreBase):
-    """Jobs, trials and their leases; logs and metrics of a job."""
+    """Jobs and the trials they are made of; logs and metrics of a job."""
 
+    # ``workers``: distinct (first trial index, name) pairs of the trials' lease holders (the
+    # current or last one of each trial), sorted in ``_job_view``; ``retryable``: a failed
+    # trial that POST /jobs/{id}/retry would re-queue.
     _JOB_SELECT = (
-        "SELECT j.*, (SELECT count(*) FROM trials t WHERE t.job_id = j.id "
-        " AND t.status IN ('finished', 'failed', 'cancelled')) AS trials_done FROM jobs j"
+        "SELECT j.*, "
+        "(SELECT count(*) FROM trials t WHERE t.job_id = j.id "
+        " AND t.status IN ('finished', 'failed', 'cancelled')) AS trials_done, "
+        "(SELECT json_group_array(json_array(first, name)) FROM "
+        " (SELECT min(t.idx) AS first, w.name AS name FROM trials t "
+        "  JOIN workers w ON w.id = t.worker_id WHERE t.job_id = j.id GROUP BY w.id)) AS workers, "
+        "EXISTS (SELECT 1 FROM trials t WHERE t.job_id = j.id AND t.status = 'failed') "
+        "AS retryable "
+        "FROM jobs j"
     )
     _TRIAL_SELECT = (
         "SELECT t.*, w.name AS worker_name FROM trials t LEFT JOIN workers w ON w.id = t.worker_id"
@@ -42,18 +44,14 @@ class JobQueries(StoreBase):
         self, requested_worker: str | list[str], conf: dict[str, Any], trials: list[dict[str, Any]]
     ) -> Row:
         """Queue a job and its trials (ids ``<job>-<index>``)."""
+        wanted = (
+            requested_worker if isinstance(requested_worker, str) else json.dumps(requested_worker)
+        )
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO jobs (requested_worker, conf, status, created, trial_count) "
                 "VALUES (?, ?, 'queued', ?, ?)",
-                (
-                    requested_worker
-                    if isinstance(requested_worker, str)
-                    else json.dumps(requested_worker),
-                    json.dumps(conf),
-                    now(),
-                    len(trials),
-                ),
+                (wanted, json.dumps(conf), utc_now(), len(trials)),
             )
             job_id = cur.lastrowid
             conn.executemany(
@@ -62,100 +60,6 @@ class JobQueries(StoreBase):
                 [(f"{job_id}-{i}", job_id, i, json.dumps(p)) for i, p in enumerate(trials)],
             )
         return self.get_job(job_id)  # type: ignore[arg-type]
-
-    def assign_next_trial(self, worker_id: int) -> tuple[Row, Row] | None:
-        """Lease the oldest pending trial this idle worker accepts; return (job, trial).
-
-        A worker accepts a job launched for it, for a set of workers naming it, or for "any",
-        whose conf keys it declares.
-        """
-        with self.transaction() as conn:
-            worker = self._one("workers", "SELECT * FROM workers WHERE id = ?", (worker_id,))
-            if worker is None or not worker["online"] or worker["current_trial"] is not None:
-                return None
-            candidates = conn.execute(
-                "SELECT t.id, j.id, j.conf, j.requested_worker FROM trials t "
-                "JOIN jobs j ON j.id = t.job_id "
-                "WHERE t.status = 'pending' AND j.status IN ('queued', 'running') "
-                "AND j.cancel_requested = 0 "
-                "AND (j.requested_worker IN ('any', ?) OR j.requested_worker LIKE '[%') "
-                "ORDER BY j.id, t.idx LIMIT 1000",
-                (worker["name"],),
-            ).fetchall()
-            declared = set(worker["defaults"] or {})
-
-            def accepts(candidate: tuple[Any, ...]) -> bool:
-                wanted = candidate[3]
-                if wanted.startswith("[") and worker["name"] not in json.loads(wanted):
-                    return False
-                return not declared or set(json.loads(candidate[2])) <= declared
-
-            chosen = next((c for c in candidates if accepts(c)), None)
-            if chosen is None:
-                return None
-            trial_id, job_id = chosen[0], chosen[1]
-            stamp = now()
-            conn.execute(
-                "UPDATE trials SET status = 'running', worker_id = ?, attempt = attempt + 1, "
-                "started = ?, finished = NULL, resumed_from_epoch = NULL "
-                "WHERE id = ?",
-                (worker_id, stamp, trial_id),
-            )
-            conn.execute(
-                "UPDATE jobs SET status = 'running', started = coalesce(started, ?) WHERE id = ?",
-                (stamp, job_id),
-            )
-            conn.execute(
-                "UPDATE workers SET current_job = ?, current_trial = ? WHERE id = ?",
-                (job_id, trial_id, worker_id),
-            )
-        return self.get_job(job_id), self.get_trial(trial_id)
-
-    def leased_workers(self) -> list[int]:
-        """Workers that hold a running trial (after a restart they must come back)."""
-        return [
-            r[0]
-            for r in self.db.conn.execute(
-                "SELECT DISTINCT worker_id FROM trials WHERE status = 'running' "
-                "AND worker_id IS NOT NULL"
-            )
-        ]
-
-    def release_worker_trials(self, worker_id: int, reason: str) -> list[tuple[int, str]]:
-        """Put the worker's running trials back to pending; return their (job, trial) ids."""
-        with self.transaction() as conn:
-            return self._release(conn, worker_id, reason)
-
-    def _release(
-        self, conn: sqlite3.Connection, worker_id: int, reason: str
-    ) -> list[tuple[int, str]]:
-        leases = [
-            (r[0], r[1])
-            for r in conn.execute(
-                "SELECT job_id, id FROM trials WHERE worker_id = ? AND status = 'running'",
-                (worker_id,),
-            )
-        ]
-        for job_id, trial_id in leases:
-            conn.execute(
-                "UPDATE trials SET status = 'pending', error = ? WHERE id = ?",
-                (f"re-queued: {reason}", trial_id),
-            )
-            self._system_log(conn, job_id, trial_id, f"trial {trial_id} re-queued: {reason}")
-            self._refresh_job(conn, job_id)
-        conn.execute(
-            "UPDATE workers SET current_job = NULL, current_trial = NULL WHERE id = ?", (worker_id,)
-        )
-        return leases
-
-    def _system_log(
-        self, conn: sqlite3.Connection, job_id: int, trial_id: str | None, text: str
-    ) -> None:
-        conn.execute(
-            "INSERT INTO logs (seq, job_id, trial_id, time, stream, text) VALUES "
-            "((SELECT coalesce(max(seq), 0) + 1 FROM logs), ?, ?, ?, 'system', ?)",
-            (job_id, trial_id, now(), text),
-        )
 
     def _refresh_job(self, conn: sqlite3.Connection, job_id: int) -> None:
         """Derive the job's status from its trials (and a pending cancel)."""
@@ -186,10 +90,11 @@ class JobQueries(StoreBase):
         conn.execute(
             "UPDATE jobs SET status = ?, finished = CASE WHEN ? THEN coalesce(finished, ?) "
             "ELSE NULL END WHERE id = ?",
-            (status, status in ENDED, now(), job_id),
+            (status, status in ENDED, utc_now(), job_id),
         )
 
     def get_job(self, job_id: int, trials: bool = True) -> Row:
+        """The job (with its trials unless ``trials=False``); NotFound otherwise."""
         row = self._one("jobs", f"{self._JOB_SELECT} WHERE j.id = ?", (job_id,))
         if row is None:
             raise NotFound(f"no job with id {job_id}")
@@ -205,9 +110,12 @@ class JobQueries(StoreBase):
         row.pop("worker_id", None)
         row["cancel_requested"] = bool(row["cancel_requested"])
         row["progress"] = row["trials_done"] / row["trial_count"] if row["trial_count"] else 1.0
+        row["workers"] = [name for _, name in sorted(json.loads(row["workers"] or "[]"))]
+        row["retryable"] = bool(row["retryable"])
         return row
 
     def list_jobs(self, limit: int = 200) -> list[Row]:
+        """Jobs newest first, without their trials."""
         return [
             self._job_view(r)
             for r in self._all("jobs", f"{self._JOB_SELECT} ORDER BY j.id DESC LIMIT ?", (limit,))
@@ -221,6 +129,7 @@ class JobQueries(StoreBase):
         return row
 
     def job_trials(self, job_id: int) -> list[Row]:
+        """The job's trials in grid order."""
         return [
             self._trial_view(r)
             for r in self._all(
@@ -229,12 +138,13 @@ class JobQueries(StoreBase):
         ]
 
     def get_trial(self, trial_id: str) -> Row:
+        """The trial; NotFound otherwise."""
         row = self._one("trials", f"{self._TRIAL_SELECT} WHERE t.id = ?", (trial_id,))
         if row is None:
             raise NotFound(f"no trial with id {trial_id!r} (ids look like '<job>-<index>')")
         return self._trial_view(row)
 
-    def request_cancel(self, job_id: int) -> tuple[Row, list[tuple[int, str]]]:
+    def request_cancel(self, job_id: int) -> tuple[Row, list[Lease]]:
         """Cancel a job: pending trials now; return it and the (worker, trial) leases to stop."""
         with self.transaction() as conn:
             job = self.get_job(job_id, trials=False)
@@ -258,7 +168,7 @@ class JobQueries(StoreBase):
             conn.execute(
                 "UPDATE trials SET status = 'cancelled', finished = ?, error = ? "
                 "WHERE id = ? AND status = 'running'",
-                (now(), reason, trial_id),
+                (utc_now(), reason, trial_id),
             )
             conn.execute(
                 "UPDATE workers SET current_job = NULL, current_trial = NULL "
@@ -284,95 +194,8 @@ class JobQueries(StoreBase):
             self._refresh_job(conn, job_id)
         return self.get_job(job_id)
 
-    def check_lease(self, trial_id: str, attempt: int | None) -> Row:
-        """The trial, if ``attempt`` (when given) is its current lease; else Conflict."""
-        trial = self.get_trial(trial_id)
-        if attempt is not None and attempt != trial["attempt"]:
-            raise Conflict(
-                f"lease lost: trial {trial_id} is on attempt {trial['attempt']} "
-                f"now, not {attempt}; its result comes from that attempt"
-            )
-        return trial
-
-    def set_checkpoint(
-        self, trial_id: str, attempt: int | None, epoch: int, sha256: str
-    ) -> tuple[Row, str | None]:
-        """Record a trial's newest checkpoint; return the trial and the replaced sha256."""
-        with self.transaction() as conn:
-            self.check_lease(trial_id, attempt)
-            old = conn.execute(
-                "SELECT checkpoint_sha256 FROM trials WHERE id = ?", (trial_id,)
-            ).fetchone()[0]
-            conn.execute(
-                "UPDATE trials SET checkpoint_sha256 = ?, checkpoint_epoch = ? WHERE id = ?",
-                (sha256, epoch, trial_id),
-            )
-        return self.get_trial(trial_id), old if old != sha256 else None
-
-    def checkpoint_of(self, trial_id: str) -> tuple[str, int]:
-        row = self.db.conn.execute(
-            "SELECT checkpoint_sha256, checkpoint_epoch FROM trials WHERE id = ?", (trial_id,)
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"no trial with id {trial_id!r}")
-        if row[0] is None:
-            raise NotFound(f"trial {trial_id} has no checkpoint")
-        return row[0], row[1]
-
-    def blob_in_use(self, sha256: str) -> bool:
-        """Whether a model or a checkpoint still refers to this file."""
-        return (
-            self.db.conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM models WHERE sha256 = ?) OR "
-                "EXISTS (SELECT 1 FROM trials WHERE checkpoint_sha256 = ?)",
-                (sha256, sha256),
-            ).fetchone()[0]
-            == 1
-        )
-
-    # ------------------------------------------------------------------- events
-    def apply_events(self, worker_id: int, events: list[Any], notify: bool = True) -> Applied:
-        """Persist a worker's events in one transaction (a resend is harmless).
-
-        Events whose ``seq`` is already stored are skipped. The result says what subscribers
-        must hear (only built when ``notify``: nobody listening costs nothing), which jobs
-        changed, whether the worker holds no lease now and whether it handed a trial back.
-        """
-        from jupyter_mlops.serverext.store.events import EventApplier
-
-        with self.transaction() as conn:
-            last = conn.execute(
-                "SELECT last_seq FROM workers WHERE id = ?", (worker_id,)
-            ).fetchone()
-            if last is None:
-                raise NotFound(f"no worker with id {worker_id}")
-            applier = EventApplier(self, conn, worker_id, last[0], notify)  # type: ignore[arg-type]
-            applier.apply(events)
-            for job_id in applier.jobs_changed:
-                self._refresh_job(conn, job_id)
-            conn.execute(
-                "UPDATE workers SET last_seq = ?, last_seen = ? WHERE id = ?",
-                (applier.last_seq, now(), worker_id),
-            )
-            idle = (
-                conn.execute(
-                    "SELECT current_trial IS NULL FROM workers WHERE id = ?", (worker_id,)
-                ).fetchone()[0]
-                == 1
-            )
-        notifications = applier.notifications() if notify else []
-        if notify:
-            notifications += [{"type": "job", "job": self.get_job(j)} for j in applier.jobs_changed]
-        return Applied(
-            applier.last_seq,
-            notifications,
-            applier.jobs_changed,
-            idle,
-            applier.handed_back,
-            applier.problems,
-        )
-
     def job_logs(self, job_id: int, after: int = 0, limit: int = 10_000) -> list[Row]:
+        """The job's log lines after the ``after`` cursor."""
         self.get_job(job_id, trials=False)
         return self._all(
             "logs",
@@ -381,6 +204,7 @@ class JobQueries(StoreBase):
         )
 
     def job_metrics(self, job_id: int, after: int = 0, limit: int = 100_000) -> list[Row]:
+        """The job's metric points after the ``after`` cursor."""
         self.get_job(job_id, trials=False)
         return self._all(
             "metrics",

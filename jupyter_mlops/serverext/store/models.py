@@ -6,12 +6,13 @@ import json
 import sqlite3
 from typing import Any
 
+from jupyter_mlops.messages import utc_now
 from jupyter_mlops.serverext.errors import Conflict, InvalidInput, NotFound
-from jupyter_mlops.serverext.store.base import Row, now
-from jupyter_mlops.serverext.store.jobs import JobQueries
+from jupyter_mlops.serverext.store.api import Row
+from jupyter_mlops.serverext.store.trials import TrialQueries
 
 
-class ModelQueries(JobQueries):
+class ModelQueries(TrialQueries):
     """Models (one per trial) and deployments."""
 
     def add_model(
@@ -59,7 +60,7 @@ class ModelQueries(JobQueries):
                     json.dumps(metadata["input_size"]),
                     json.dumps(metadata.get("normalization") or {}),
                     metadata["program"],
-                    now(),
+                    utc_now(),
                 ),
             )
             conn.execute(
@@ -79,12 +80,14 @@ class ModelQueries(JobQueries):
         return row
 
     def get_model(self, model_id: str) -> Row:
+        """The model; NotFound otherwise."""
         row = self._one("models", f"{self._MODEL_SELECT} WHERE m.id = ?", (model_id,))
         if row is None:
             raise NotFound(f"no model with id {model_id!r}; GET /mlops/api/models lists them")
         return self._model_view(row)
 
     def list_models(self) -> list[Row]:
+        """Every model, newest job first, then by trial index."""
         return [
             self._model_view(r)
             for r in self._all("models", f"{self._MODEL_SELECT} ORDER BY m.job_id DESC, t.idx")
@@ -140,7 +143,7 @@ class ModelQueries(JobQueries):
                 model["id"],
                 model["sha1"],
                 model["sha256"],
-                now(),
+                utc_now(),
                 reason,
                 metric,
                 value if isinstance(value, (int, float)) else None,
@@ -148,10 +151,12 @@ class ModelQueries(JobQueries):
         )
 
     def current_deployment(self) -> Row | None:
+        """The latest deployment, or None."""
         rows = self.deployment_history(limit=1)
         return rows[0] if rows else None
 
     def deployment_history(self, limit: int = 1000) -> list[Row]:
+        """Deployments newest first, each with its model."""
         rows = self._all(
             "deployments", "SELECT * FROM deployments ORDER BY id DESC LIMIT ?", (limit,)
         )

@@ -1,17 +1,19 @@
-"""Store queries for workers: registration, presence, lookup."""
+"""Store queries for workers: registration, presence, lookup, and their event batches."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from jupyter_mlops.messages import JOB_CHANGED, utc_now
 from jupyter_mlops.serverext.errors import NotFound
-from jupyter_mlops.serverext.store.base import Row, now
-from jupyter_mlops.serverext.store.jobs import JobQueries
+from jupyter_mlops.serverext.store.api import Applied, Lease, Row
+from jupyter_mlops.serverext.store.events import EventApplier
+from jupyter_mlops.serverext.store.trials import TrialQueries
 
 
-class WorkerQueries(JobQueries):
-    """Workers and their sessions."""
+class WorkerQueries(TrialQueries):
+    """Workers, their sessions and the events they send."""
 
     def register_worker(
         self,
@@ -22,7 +24,7 @@ class WorkerQueries(JobQueries):
         defaults: dict[str, Any],
         device: str,
         versions: dict[str, Any],
-    ) -> tuple[Row, list[tuple[int, str]]]:
+    ) -> tuple[Row, list[Lease]]:
         """Bring a worker session online; return it and the (job, trial) leases it dropped.
 
         The same session reconnecting keeps its row (and its ``last_seq``). A new session
@@ -35,9 +37,9 @@ class WorkerQueries(JobQueries):
             "device": device,
             "versions": json.dumps(versions),
             "online": 1,
-            "last_seen": now(),
+            "last_seen": utc_now(),
         }
-        orphaned: list[tuple[int, str]] = []
+        orphaned: list[Lease] = []
         with self.transaction() as conn:
             row = self._one("workers", "SELECT * FROM workers WHERE session = ?", (session,))
             if row is None:
@@ -52,7 +54,7 @@ class WorkerQueries(JobQueries):
                     final = name if holder is None else self._free_name(name)
                     cur = conn.execute(
                         "INSERT INTO workers (name, session, created) VALUES (?, ?, ?)",
-                        (final, session, now()),
+                        (final, session, utc_now()),
                     )
                     row = {"id": cur.lastrowid}
             assignments = ", ".join(f"{k} = ?" for k in fields)
@@ -69,9 +71,10 @@ class WorkerQueries(JobQueries):
         return next(f"{name}-{n:02d}" for n in range(1, 10_000) if f"{name}-{n:02d}" not in taken)
 
     def set_worker_offline(self, worker_id: int) -> Row:
+        """Mark the worker offline now; return it."""
         with self.transaction() as conn:
             conn.execute(
-                "UPDATE workers SET online = 0, last_seen = ? WHERE id = ?", (now(), worker_id)
+                "UPDATE workers SET online = 0, last_seen = ? WHERE id = ?", (utc_now(), worker_id)
             )
         return self.get_worker(worker_id)
 
@@ -81,24 +84,65 @@ class WorkerQueries(JobQueries):
             conn.execute("UPDATE workers SET online = 0 WHERE online = 1")
 
     def get_worker(self, worker_id: int) -> Row:
+        """The worker with this id; NotFound otherwise."""
         row = self._one("workers", "SELECT * FROM workers WHERE id = ?", (worker_id,))
         if row is None:
             raise NotFound(f"no worker with id {worker_id}")
         return self._worker_view(row)
 
     def find_worker(self, name: str) -> Row:
+        """The worker with this name; NotFound otherwise."""
         row = self._one("workers", "SELECT * FROM workers WHERE name = ?", (name,))
         if row is None:
             raise NotFound(f"no worker named {name!r}; GET /mlops/api/workers lists them")
         return self._worker_view(row)
 
     def list_workers(self) -> list[Row]:
+        """Every worker, online ones first, most recently seen first."""
         return [
             self._worker_view(r)
             for r in self._all(
                 "workers", "SELECT * FROM workers ORDER BY online DESC, last_seen DESC"
             )
         ]
+
+    def apply_events(self, worker_id: int, events: list[Any], notify: bool = True) -> Applied:
+        """Persist a worker's events in one transaction (a resend is harmless).
+
+        Events whose ``seq`` is already stored are skipped. The result says what subscribers
+        must hear (only built when ``notify``: nobody listening costs nothing), which jobs
+        changed, whether the worker holds no lease now and whether it handed a trial back.
+        """
+        with self.transaction() as conn:
+            last = conn.execute(
+                "SELECT last_seq FROM workers WHERE id = ?", (worker_id,)
+            ).fetchone()
+            if last is None:
+                raise NotFound(f"no worker with id {worker_id}")
+            applier = EventApplier(conn, worker_id, last[0], notify)
+            applier.apply(events)
+            for job_id in applier.jobs_changed:
+                self._refresh_job(conn, job_id)
+            conn.execute(
+                "UPDATE workers SET last_seq = ?, last_seen = ? WHERE id = ?",
+                (applier.last_seq, utc_now(), worker_id),
+            )
+            idle = conn.execute(
+                "SELECT current_trial IS NULL FROM workers WHERE id = ?", (worker_id,)
+            ).fetchone()[0]
+        notifications = applier.notifications() if notify else []
+        if notify:
+            notifications += [
+                {"type": JOB_CHANGED, "job": self.get_job(j)} for j in applier.jobs_changed
+            ]
+        return Applied(
+            applier.last_seq,
+            notifications,
+            applier.jobs_changed,
+            idle == 1,
+            applier.handed_back,
+            applier.problems,
+        )
 
     @staticmethod
     def _worker_view(row: Row) -> Row:

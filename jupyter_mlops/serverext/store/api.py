@@ -1,0 +1,196 @@
+"""The storage interface: what the hub, the deployment policy and the handlers ask a store.
+
+``MLOpsApp.store_class`` must name a subclass (the default, ``Store``, keeps everything in
+SQLite). A store is built with its root folder, ``store_class(root)``. Methods are grouped by
+entity; each raises ``NotFound`` for an unknown id, ``Conflict`` when the request contradicts
+what is stored and ``InvalidInput`` for a malformed argument (see ``errors.py``). Rows are
+plain JSON-ready dicts, shaped as docs/API.md describes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, NamedTuple
+
+Row = dict[str, Any]
+#: A lease: (job id, trial id), or (worker id, trial id) where a method says so.
+Lease = tuple[int, str]
+
+
+class Applied(NamedTuple):
+    """What applying a batch of worker events changed."""
+
+    last_seq: int
+    notifications: list[Row]  # ``log``, ``metric`` and ``job`` messages for subscribers
+    jobs_changed: set[int]
+    idle: bool  # the worker holds no lease now
+    handed_back: bool  # it gave a trial back without a job cancel (it is stopping)
+    problems: list[str]  # events skipped as malformed
+
+
+class MLOpsStore(ABC):
+    """Workers, jobs, trials (leases), logs, metrics, models and deployments."""
+
+    # ---------------------------------------------------------------- lifecycle
+    @abstractmethod
+    def close(self) -> None:
+        """Release the store's files (the server is stopping)."""
+
+    # ------------------------------------------------------------------ workers
+    @abstractmethod
+    def register_worker(
+        self,
+        *,
+        name: str,
+        session: str,
+        notebook: str,
+        defaults: dict[str, Any],
+        device: str,
+        versions: dict[str, Any],
+    ) -> tuple[Row, list[Lease]]:
+        """Bring a worker session online; return the Worker and the (job, trial) leases it
+        dropped (a new session taking over an offline worker of the same name)."""
+
+    @abstractmethod
+    def set_worker_offline(self, worker_id: int) -> Row:
+        """Mark the worker offline now; return it. NotFound for an unknown id."""
+
+    @abstractmethod
+    def mark_all_workers_offline(self) -> None:
+        """At start-up no link is open: every worker is offline."""
+
+    @abstractmethod
+    def get_worker(self, worker_id: int) -> Row:
+        """The Worker with this id; NotFound otherwise."""
+
+    @abstractmethod
+    def find_worker(self, name: str) -> Row:
+        """The Worker with this name; NotFound otherwise."""
+
+    @abstractmethod
+    def list_workers(self) -> list[Row]:
+        """Every Worker, online ones first."""
+
+    # --------------------------------------------------------------------- jobs
+    @abstractmethod
+    def create_job(
+        self, requested_worker: str | list[str], conf: dict[str, Any], trials: list[dict[str, Any]]
+    ) -> Row:
+        """Queue a job with one pending trial per params dict; return the Job."""
+
+    @abstractmethod
+    def get_job(self, job_id: int, trials: bool = True) -> Row:
+        """The Job (with its ``trials`` unless ``trials=False``); NotFound otherwise."""
+
+    @abstractmethod
+    def list_jobs(self, limit: int = 200) -> list[Row]:
+        """Jobs newest first, without their trials."""
+
+    @abstractmethod
+    def request_cancel(self, job_id: int) -> tuple[Row, list[Lease]]:
+        """Cancel a job's pending trials; return the Job and the (worker, trial) leases to
+        stop. NotFound for an unknown job, Conflict when it already ended."""
+
+    @abstractmethod
+    def cancel_trial(self, trial_id: str, reason: str) -> None:
+        """End a running trial as cancelled from the hub's side. NotFound for an unknown id."""
+
+    @abstractmethod
+    def retry_job(self, job_id: int) -> Row:
+        """Put the job's failed trials back to pending; return the Job. NotFound, or Conflict
+        when none failed."""
+
+    @abstractmethod
+    def job_logs(self, job_id: int, after: int = 0, limit: int = 10_000) -> list[Row]:
+        """The job's LogLines with ``seq > after``, in order. NotFound for an unknown job."""
+
+    @abstractmethod
+    def job_metrics(self, job_id: int, after: int = 0, limit: int = 100_000) -> list[Row]:
+        """The job's MetricPoints with ``seq > after``, in order. NotFound for an unknown job."""
+
+    # ------------------------------------------------------------ trial leases
+    @abstractmethod
+    def assign_next_trial(self, worker_id: int) -> tuple[Row, Row] | None:
+        """Lease the oldest pending trial this idle worker accepts; return (Job, Trial), or
+        None when the worker is busy or offline or nothing fits."""
+
+    @abstractmethod
+    def leased_workers(self) -> list[int]:
+        """Ids of the workers that hold a running trial."""
+
+    @abstractmethod
+    def release_worker_trials(self, worker_id: int, reason: str) -> list[Lease]:
+        """Put the worker's running trials back to pending; return their (job, trial) ids."""
+
+    @abstractmethod
+    def check_lease(self, trial_id: str, attempt: int | None) -> Row:
+        """The Trial when ``attempt`` (if given) is its current lease. NotFound, or Conflict
+        with ``detail.reason == "lease_lost"``."""
+
+    @abstractmethod
+    def set_checkpoint(
+        self, trial_id: str, attempt: int | None, epoch: int, sha256: str
+    ) -> tuple[Row, str | None]:
+        """Record the trial's newest checkpoint; return the Trial and the sha256 it replaced.
+        NotFound, or Conflict (lease_lost)."""
+
+    @abstractmethod
+    def checkpoint_of(self, trial_id: str) -> tuple[str, int]:
+        """(sha256, epoch) of the trial's checkpoint; NotFound when it has none."""
+
+    @abstractmethod
+    def blob_in_use(self, sha256: str) -> bool:
+        """Whether a model or a checkpoint still refers to this file."""
+
+    # ------------------------------------------------------------ worker events
+    @abstractmethod
+    def apply_events(self, worker_id: int, events: list[Any], notify: bool = True) -> Applied:
+        """Persist a worker's event batch at once (a resend is harmless); return what changed
+        (subscriber messages only when ``notify``). NotFound for an unknown worker."""
+
+    # ------------------------------------------------------------------- models
+    @abstractmethod
+    def check_model_id(self, model_id: str) -> Row:
+        """The Trial a model upload is for. InvalidInput for a malformed id, NotFound."""
+
+    @abstractmethod
+    def add_model(
+        self,
+        trial_id: str,
+        sha256: str,
+        size: int,
+        metadata: dict[str, Any],
+        attempt: int | None = None,
+    ) -> tuple[Row, bool, str | None]:
+        """Record a trial's model; return (Model, created, freed checkpoint sha256). Conflict
+        for a different file or an old lease (lease_lost); NotFound for an unknown trial."""
+
+    @abstractmethod
+    def get_model(self, model_id: str) -> Row:
+        """The Model; NotFound otherwise."""
+
+    @abstractmethod
+    def list_models(self) -> list[Row]:
+        """Every Model, newest job first, then by trial index."""
+
+    @abstractmethod
+    def delete_all_models(self) -> tuple[int, list[str]]:
+        """Delete every model and the deployment history; return (count, freed sha256s)."""
+
+    # -------------------------------------------------------------- deployments
+    @abstractmethod
+    def deploy(self, model_id: str, reason: str, metric: str) -> Row:
+        """Deploy the model unconditionally; return the Deployment. NotFound otherwise."""
+
+    @abstractmethod
+    def deploy_if_better(self, model_id: str, metric: str, higher_is_better: bool) -> Row | None:
+        """Compare-and-set in one transaction: deploy the model when it beats the deployed one
+        on ``metric``; return the Deployment, or None. NotFound for an unknown model."""
+
+    @abstractmethod
+    def current_deployment(self) -> Row | None:
+        """The latest Deployment, or None."""
+
+    @abstractmethod
+    def deployment_history(self, limit: int = 1000) -> list[Row]:
+        """Deployments newest first."""
