@@ -22,12 +22,12 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from jupyter_mlops.kernel_client.magics import register_magics
+    from jupyter_mlops.kernel_client.worker.magics import register_magics
 
     register_magics(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from jupyter_mlops.kernel_client.magics import unregister_magics
+    from jupyter_mlops.kernel_client.worker.magics import unregister_magics
 
     unregister_magics(ipython)

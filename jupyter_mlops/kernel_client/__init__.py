@@ -5,30 +5,35 @@ Typical notebook use::
     %load_ext jupyter_mlops
     from jupyter_mlops.kernel_client import start_worker
     worker = start_worker(run_trial, defaults=CONF_OBJ, name=NOTEBOOK_ID)
+
+Its rooms: ``hub_client/`` (the one way to talk to the hub), ``worker/`` (the worker and
+what a trial reports), ``panel/`` (the ipywidgets panel), ``demo/`` (the Voila demo).
 """
 
 from __future__ import annotations
 
-from jupyter_mlops.kernel_client.callbacks import (
-    Callback,
-    CallbackList,
-    TrialCancelled,
-    TrialResult,
-)
-from jupyter_mlops.kernel_client.discovery import (
+from jupyter_mlops.kernel_client.hub_client import (
     HubAuthError,
     HubError,
     HubInfo,
     HubNotFound,
     HubUnreachable,
+    LeaseLost,
 )
-from jupyter_mlops.kernel_client.session import (
+from jupyter_mlops.kernel_client.worker.callbacks import (
+    Callback,
+    CallbackList,
+    TrialCancelled,
+    TrialResult,
+    as_callback_list,
+)
+from jupyter_mlops.kernel_client.worker.registry import (
     connect,
     current_worker,
     start_worker,
     stop_worker,
 )
-from jupyter_mlops.kernel_client.worker import Worker
+from jupyter_mlops.kernel_client.worker.worker import Worker
 
 __all__ = [
     "Callback",
@@ -38,9 +43,11 @@ __all__ = [
     "HubInfo",
     "HubNotFound",
     "HubUnreachable",
+    "LeaseLost",
     "TrialCancelled",
     "TrialResult",
     "Worker",
+    "as_callback_list",
     "connect",
     "current_worker",
     "start_worker",

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from jupyter_mlops.kernel_client.callbacks import CallbackList, TrialResult, as_callback_list
+from jupyter_mlops.kernel_client import CallbackList, TrialResult, as_callback_list
 from jupyter_mlops.tutorial.data import ImageData, load_data
 from jupyter_mlops.tutorial.model import CifarNet, count_parameters
 
@@ -196,7 +196,7 @@ def run_trial(
         numbers = {**train_metrics, "test_loss": metrics["test_loss"]}
         numbers["test_accuracy"] = metrics["test_accuracy"]
         numbers["images_per_second"] = len(data.train_y) / max(seconds, 1e-9)
-        callbacks.on_epoch_end(epoch, numbers)
+        callbacks.on_train_epoch_end(epoch, numbers)
         callbacks.on_checkpoint(checkpoint(epoch, epoch * len(train), model, optimizer, train))
     if not metrics:  # resumed after the last epoch: nothing left to train
         metrics = evaluate(model, test, device, data.classes)

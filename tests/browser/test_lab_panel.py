@@ -10,6 +10,7 @@ command. One scenario, step by step, with a screenshot of each step in
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import pickle
@@ -23,7 +24,7 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS, open_page
 from tests.support.server import MLOpsServer
-from tests.worker_helpers import NOTEBOOK, hub_log, hub_metrics, job_ended, tiny_data_dir
+from tests.support.workers import NOTEBOOK, hub_log, hub_metrics, job_ended, tiny_data_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
@@ -282,15 +283,20 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
     job_item.evaluate("node => node.scrollIntoView({block: 'start'})")
     shots.take("job-finished")
 
-    # 6. both models are listed; the one with the best test accuracy is the deployed one
+    # 6. both models are listed; what auto-deploy guarantees holds, whichever trial won:
+    # the deployed model is a best one, and every automatic deployment beat the one before
     models = {m["id"]: m for m in server.api("GET", "models")[1]["models"]}
     assert sorted(models) == [f"{job_id}-0", f"{job_id}-1"]
     accuracies = {model_id: m["metrics"]["test_accuracy"] for model_id, m in models.items()}
-    assert len(set(accuracies.values())) == 2, f"a tie says nothing about 'better': {accuracies}"
-    best = max(accuracies, key=accuracies.__getitem__)
     deployment = server.api("GET", "deployment")[1]["deployment"]
-    assert deployment["model_id"] == best, (deployment, accuracies)
-    deployed_id = best
+    deployed_id = deployment["model_id"]
+    assert accuracies[deployed_id] == max(accuracies.values()), (deployment, accuracies)
+    autos = server.api("GET", "deployment/history")[1]["history"][::-1]  # oldest first
+    assert autos and {h["reason"] for h in autos} == {"auto"}
+    assert autos[-1]["model_id"] == deployed_id
+    values = [h["metric_value"] for h in autos]
+    assert all(b > a for a, b in itertools.pairwise(values)), values  # each beat the one before
+    assert [h["id"] for h in autos] == sorted(h["id"] for h in autos)
     other_id = next(model_id for model_id in models if model_id != deployed_id)
     cards = panel.locator(".jp-mlops-model")
     expect(cards).to_have_count(2)
@@ -305,8 +311,10 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
     summary = panel.locator("[data-testid=mlops-deployed]")
     expect(summary).to_have_attribute("data-model-id", deployed_id)
     rows = panel.locator(".jp-mlops-history-row")
-    expect(rows).to_have_count(1)
-    expect(rows.first).to_have_attribute("data-reason", "auto")
+    expect(rows).to_have_count(len(autos))
+    for row, auto in zip(rows.all(), autos[::-1], strict=True):  # shown newest first
+        expect(row).to_have_attribute("data-reason", "auto")
+        expect(row).to_have_attribute("data-model-id", auto["model_id"])
     models_section = panel.locator("[data-testid=mlops-models]")
     models_section.evaluate("node => node.scrollIntoView({block: 'start'})")
     shots.take("models-auto-deployed")
@@ -318,16 +326,15 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
     expect(panel.locator(".jp-mlops-model-deployed")).to_have_count(1)
     expect(summary).to_have_attribute("data-model-id", other_id)
     expect(summary).to_have_attribute("data-sha1", models[other_id]["sha1"])
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(len(autos) + 1)
     expect(rows.first).to_have_attribute("data-model-id", other_id)
     expect(rows.first).to_have_attribute("data-reason", "manual")
     expect(rows.nth(1)).to_have_attribute("data-model-id", deployed_id)
     expect(deployed_card.locator(".jp-mlops-deploy-button")).to_be_visible()
     assert server.api("GET", "deployment")[1]["deployment"]["model_id"] == other_id
     history = server.api("GET", "deployment/history")[1]["history"]
-    assert [(h["model_id"], h["reason"]) for h in history] == [
-        (other_id, "manual"),
-        (deployed_id, "auto"),
+    assert [(h["model_id"], h["reason"]) for h in history] == [(other_id, "manual")] + [
+        (h["model_id"], "auto") for h in autos[::-1]
     ]
     models_section.evaluate("node => node.scrollIntoView({block: 'start'})")
     shots.take("manual-deploy", "panel-models.png")

@@ -1,0 +1,1 @@
+"""The Voila demo classifier: the deployed model, live, classifying dropped images."""

@@ -1,0 +1,84 @@
+"""Find the hub: explicit URL and token, environment variables, or the server that started us.
+
+Order: an explicit URL (``%mlops connect URL``); then ``JUPYTER_MLOPS_URL`` and
+``JUPYTER_MLOPS_TOKEN``; then the running Jupyter server whose process is this kernel's
+parent (its server info file holds URL and token). Every candidate is checked with
+``GET {url}mlops/api/workers`` before it is used, and each failure says what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from jupyter_mlops.kernel_client.hub_client.errors import (
+    HubAuthError,
+    HubError,
+    HubNotFound,
+    HubRequestError,
+    HubUnreachable,
+)
+from jupyter_mlops.kernel_client.hub_client.http import call
+from jupyter_mlops.kernel_client.hub_client.info import HubInfo
+from jupyter_mlops.messages import API_PREFIX
+
+log = logging.getLogger(__name__)
+
+URL_ENV = "JUPYTER_MLOPS_URL"
+TOKEN_ENV = "JUPYTER_MLOPS_TOKEN"
+
+
+def check_hub(hub: HubInfo, timeout: float = 5.0) -> HubInfo:
+    """Check that the hub answers ``GET workers`` with this token; raise a HubError if not."""
+    try:
+        call(hub, "GET", "workers", timeout=timeout)
+    except HubUnreachable as exc:
+        raise HubUnreachable(
+            f"{exc}. Is the Jupyter server running, and is the URL right (scheme, host, port, "
+            "base URL)?"
+        ) from exc
+    except HubAuthError as exc:
+        raise HubAuthError(
+            exc.status,
+            f"the hub at {hub.url} refused the token (HTTP {exc.status}). Copy the token from "
+            "the server's start-up log or `jupyter server list`, then: %mlops connect URL",
+        ) from None
+    except HubRequestError as exc:
+        if exc.status == 404:
+            raise HubNotFound(
+                f"{hub.url} answers but has no jupyter-mlops API (404 at {API_PREFIX}/workers): "
+                "enable the server extension (jupyter server extension enable jupyter_mlops)"
+            ) from None
+        raise HubError(f"the hub at {hub.url} answered {exc} to GET {API_PREFIX}/workers") from None
+    return hub
+
+
+def _parent_server() -> HubInfo | None:
+    """The running Jupyter server that is this process's parent, if any."""
+    try:
+        from jupyter_server.serverapp import list_running_servers
+    except ImportError:
+        return None
+    ppid = os.getppid()
+    for info in list_running_servers():
+        if info.get("pid") == ppid:
+            return HubInfo(info["url"], info.get("token", ""), source="parent server")
+    return None
+
+
+def discover(url: str | None = None, token: str | None = None, check: bool = True) -> HubInfo:
+    """Return the hub to use (checked unless ``check`` is false); raise a HubError if none."""
+    if url:
+        hub = HubInfo(url, token if token is not None else os.environ.get(TOKEN_ENV, ""))
+    elif os.environ.get(URL_ENV):
+        hub = HubInfo(os.environ[URL_ENV], token or os.environ.get(TOKEN_ENV, ""), source="env")
+    else:
+        found = _parent_server()
+        if found is None:
+            raise HubNotFound(
+                "no jupyter-mlops hub found: this kernel was not started by a Jupyter server "
+                f"with the extension and {URL_ENV} is not set. Use: %mlops connect URL"
+            )
+        hub = found if token is None else HubInfo(found.url, token, source=found.source)
+    log.debug("hub candidate %s from %s", hub.url, hub.source)
+    return check_hub(hub) if check else hub

@@ -1,0 +1,90 @@
+"""HTML pieces of the ipywidgets panel: its style, status pills and formatted facts.
+
+Every string that came from a worker or the hub is escaped here with ``html.escape``.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+STYLE = """<style>
+.mlops-panel { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  font-size: 13px; gap: 6px; max-width: 980px; }
+.mlops-panel h3 { margin: 10px 0 2px 0; font-size: 14px; text-transform: uppercase;
+  letter-spacing: .05em; color: #486581; }
+.mlops-panel table { border-collapse: collapse; width: 100%; }
+.mlops-panel th, .mlops-panel td { text-align: left; padding: 3px 8px;
+  border-bottom: 1px solid #e4e7eb; vertical-align: top; }
+.mlops-panel th { color: #627d98; font-weight: 600; }
+.mlops-panel code { font-size: 12px; }
+.mlops-panel .pill { display: inline-block; padding: 0 8px; border-radius: 999px;
+  font-size: 12px; font-weight: 600; }
+.mlops-panel .ok { background: #e3f9e5; color: #1f7a33; }
+.mlops-panel .busy { background: #e0e8f9; color: #2c3e9f; }
+.mlops-panel .off { background: #e4e7eb; color: #52606d; }
+.mlops-panel .bad { background: #ffe3e3; color: #8a1c1c; }
+.mlops-panel .warn { color: #8d6a00; }
+.mlops-panel .err { color: #b42318; }
+.mlops-panel-job-trials td { padding: 1px 8px; font-size: 12px; }
+.mlops-panel-models .group { margin-top: 6px; font-weight: 600; color: #334e68; }
+</style>"""
+
+STATUS_CSS = {
+    "idle": "ok", "online": "ok", "finished": "ok", "deployed": "ok",
+    "busy": "busy", "running": "busy",
+    "queued": "off", "pending": "off", "offline": "off", "cancelled": "off", "failed": "bad",
+}  # fmt: skip
+
+
+def pill(text: str) -> str:
+    return f"<span class='pill {STATUS_CSS.get(text, 'off')}'>{html.escape(text)}</span>"
+
+
+def when(iso: Any) -> str:
+    """``2026-11-26T18:20:19.172+00:00`` -> ``2026-11-26 18:20:19``."""
+    return html.escape(str(iso or "")[:19].replace("T", " "))
+
+
+def pct(value: Any) -> str:
+    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
+
+
+def params_text(params: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (params or {}).items())
+
+
+def job_workers_text(job: dict[str, Any]) -> str:
+    """``w1, w2 (any)`` from the job's ``workers``; the requested worker while none was leased."""
+    names = list(job.get("workers") or ())
+    requested = str(job.get("worker") or "any")
+    if not names:
+        return requested
+    return ", ".join(names) + (" (any)" if requested == "any" else "")
+
+
+def trial_line(trial: dict[str, Any]) -> str:
+    """One table row: id, status, worker, attempt, epoch, checkpoint, resume, error."""
+    status = str(trial.get("status") or "?")
+    worker = trial.get("worker_name")
+    facts = [f"on <b>{html.escape(str(worker))}</b>" if worker else "<i>not leased yet</i>"]
+    if (trial.get("attempt") or 0) > 1:
+        facts.append(f"attempt {trial['attempt']}")
+    if status == "running" and trial.get("epochs"):
+        facts.append(f"epoch {trial.get('epoch') or 0}/{trial['epochs']}")
+    if trial.get("resumed_from_epoch") is not None:
+        facts.append(f"resumed from epoch {trial['resumed_from_epoch']}")
+    if trial.get("checkpoint_epoch") is not None:
+        facts.append(f"checkpoint: epoch {trial['checkpoint_epoch']}")
+    accuracy = (trial.get("metrics") or {}).get("test_accuracy")
+    if isinstance(accuracy, (int, float)):
+        facts.append(f"accuracy {pct(accuracy)}")
+    error = trial.get("error")
+    note = ""
+    if error:
+        css = "warn" if status == "pending" else "err"  # pending: why it was re-queued
+        note = f" <span class='{css}'>{html.escape(str(error))}</span>"
+    return (
+        f"<tr><td>{html.escape(str(trial.get('id', '')))}</td><td>{pill(status)}</td>"
+        f"<td>{' &middot; '.join(facts)}{note}</td></tr>"
+    )

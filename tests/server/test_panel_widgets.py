@@ -1,0 +1,171 @@
+"""The ipywidgets panel, in-process, against a real Jupyter server with the extension."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_mlops.kernel_client.panel import MLOpsPanel, panel
+from tests.support.demo_models import make_demo_model
+from tests.support.waiting import wait_until
+
+
+class FakeWorker:
+    """A worker link that says hello and then only listens (no training)."""
+
+    def __init__(self, server: Any, name: str) -> None:
+        self.server, self.name = server, name
+        self.messages: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.seq = 0
+        self.welcomed = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        url = self.server.url.replace("http", "ws", 1) + "mlops/api/ws/worker"
+        headers = {"Authorization": f"token {self.server.token}"}
+        ws = await websocket_connect(HTTPRequest(url, headers=headers))
+        hello = {
+            "type": "hello", "name": self.name, "session": f"panel-test-{self.name}",
+            "notebook": "train.ipynb", "defaults": {"EPOCHS": 1, "LEARNING_RATE": 0.001},
+            "device": "cpu", "versions": {},
+        }  # fmt: skip
+        await ws.write_message(json.dumps(hello))
+        while not self._stop.is_set():
+            while self.outbox:
+                await ws.write_message(json.dumps(self.outbox.pop(0)))
+            try:
+                text = await asyncio.wait_for(ws.read_message(), 0.2)
+            except asyncio.TimeoutError:
+                continue
+            if text is None:
+                break
+            message = json.loads(text)
+            self.messages.append(message)
+            if message.get("type") == "welcome":
+                self.welcomed.set()
+        ws.close()
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Send one worker event (the next seq of this session)."""
+        self.seq += 1
+        event = {"seq": self.seq, "time": "2026-01-01T00:00:00+00:00", **event}
+        self.outbox.append({"type": "events", "events": [event]})
+
+    def assignment(self) -> dict[str, Any] | None:
+        """The last job assignment received, if any."""
+        jobs = [m["job"] for m in self.messages if m.get("type") == "job"]
+        return jobs[-1] if jobs else None
+
+    def __enter__(self) -> FakeWorker:
+        self._thread.start()
+        assert self.welcomed.wait(15), "the hub did not welcome the worker"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def mlops_panel(mlops_server: Any) -> Iterator[MLOpsPanel]:
+    widget = panel(mlops_server.url, mlops_server.token)
+    try:
+        assert widget.mirror.socket.connected.wait(15)
+        yield widget
+    finally:
+        widget.close()
+
+
+def _deploy_buttons(widget: MLOpsPanel) -> dict[str, Any]:
+    buttons = {}
+    for row in widget.models_view.children:
+        for child in getattr(row, "children", ()):
+            if hasattr(child, "mlops_model_id"):
+                buttons[child.mlops_model_id] = child
+    return buttons
+
+
+def test_panel_shows_workers_launches_and_deploys(
+    mlops_server: Any, mlops_panel: MLOpsPanel, tmp_path: Path
+) -> None:
+    widget = mlops_panel
+    assert "No model deployed yet" in widget.deployed.value
+    with FakeWorker(mlops_server, "panel-worker"):
+        wait_until(lambda: "panel-worker" in widget.workers_view.value)
+        assert "idle" in widget.workers_view.value or "busy" in widget.workers_view.value
+        assert "panel-worker" in [value for _, value in widget.worker.options]
+
+        widget.conf.value = '{"LEARNING_RATE": [0.001, 0.002], "NOT_A_KEY": 3}'
+        assert "2 trials" in widget.validation_view.value
+        assert "NOT_A_KEY" in widget.validation_view.value  # a warning names the key
+        assert not widget.launch.disabled
+        widget.worker.value = "panel-worker"
+        widget.launch.click()
+        job_id = wait_until(lambda: next(iter(widget.mirror.jobs), None))
+        assert f"Launched job {job_id}" in widget.message.value
+        row = widget._job_rows[job_id]
+        assert "trial 0/2" in row.status.value
+        # trial 0 is leased to the worker: the job line and the trial table name it
+        wait_until(lambda: "on panel-worker" in row.label.value)
+        wait_until(lambda: f"{job_id}-0" in row.trials.value)
+        assert "on <b>panel-worker</b>" in row.trials.value
+        assert row.retry.layout.display == "none"  # no failed trial
+
+        widget.conf.value = "{not json"
+        assert "Not valid JSON" in widget.validation_view.value and widget.launch.disabled
+
+        good = make_demo_model(tmp_path / "good.zip", seed=1, accuracy=0.7)
+        worse = make_demo_model(tmp_path / "worse.zip", seed=2, accuracy=0.3)
+        assert mlops_server.upload_model(f"{job_id}-0", tmp_path / "good.zip")[0] == 201
+        assert mlops_server.upload_model(f"{job_id}-1", tmp_path / "worse.zip")[0] == 201
+
+        buttons = wait_until(lambda: len(_deploy_buttons(widget)) == 2 and _deploy_buttons(widget))
+        wait_until(lambda: good["sha1"] in widget.deployed.value)
+        buttons = _deploy_buttons(widget)
+        assert buttons[f"{job_id}-0"].disabled and not buttons[f"{job_id}-1"].disabled
+
+        buttons[f"{job_id}-1"].click()
+        wait_until(lambda: worse["sha1"] in widget.deployed.value)
+        assert "manual" in widget.deployed.value
+        _, current = mlops_server.api("GET", "deployment")
+        assert current["deployment"]["model_id"] == f"{job_id}-1"
+        buttons = _deploy_buttons(widget)
+        assert buttons[f"{job_id}-1"].disabled and not buttons[f"{job_id}-0"].disabled
+    wait_until(lambda: "offline" in widget.workers_view.value)
+
+
+def test_panel_retries_failed_trials(mlops_server: Any, mlops_panel: MLOpsPanel) -> None:
+    widget = mlops_panel
+    with FakeWorker(mlops_server, "retry-worker") as worker:
+        wait_until(lambda: "retry-worker" in widget.workers_view.value)
+        _, job = mlops_server.api(
+            "POST", "jobs", {"conf": {"LEARNING_RATE": 0.001}, "worker": "retry-worker"}
+        )
+        job_id = job["id"]
+        assigned = wait_until(worker.assignment)
+        trial = assigned["trials"][0]
+        worker.send_event(
+            {"type": "trial_failed", "job_id": job_id, "trial_id": trial["id"],
+             "attempt": trial["attempt"], "error": "boom", "traceback": ""}
+        )  # fmt: skip
+        row = wait_until(lambda: widget._job_rows.get(job_id))
+        wait_until(lambda: row.retry.layout.display != "none")
+        assert "boom" in row.trials.value and "on <b>retry-worker</b>" in row.trials.value
+        assert "on retry-worker" in row.label.value
+
+        row.retry.click()
+        assert f"Retrying the failed trials of job {job_id}" in widget.message.value
+        _, again = mlops_server.api("GET", f"jobs/{job_id}")
+        assert again["trials"][0]["status"] in ("pending", "running")
+        wait_until(lambda: row.retry.layout.display == "none")
