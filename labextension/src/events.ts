@@ -1,12 +1,13 @@
 import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ConnectionState, EventMessage } from './types';
+import { ConnectionState, EventMessage, isEventMessage } from './types';
 
 /** The part of the browser's `WebSocket` the client uses (a fake in tests). */
 export interface ISocket {
   onopen: ((event: any) => void) | null;
-  onclose: ((event: any) => void) | null;
+  /** Receives a `CloseEvent` in browsers; its `code` tells a refusal apart. */
+  onclose: ((event: { code?: number } | undefined) => void) | null;
   onerror: ((event: any) => void) | null;
   onmessage: ((event: { data: any }) => void) | null;
   close(): void;
@@ -28,7 +29,18 @@ export interface IEventsClientOptions {
   jitter?: number;
   /** Random source in [0, 1), for tests. */
   random?: () => number;
+  /**
+   * Consecutive closes of sockets that never opened after which the server is taken to
+   * refuse the connection, and retrying stops (default 5).
+   */
+  refuseAfter?: number;
 }
+
+/**
+ * Close codes by which a server turns a socket away: 1008 (policy violation), 4001
+ * (unauthorized) and 4003 (forbidden). One of them means "refused" at once.
+ */
+export const REFUSAL_CLOSE_CODES: ReadonlyArray<number> = [1008, 4001, 4003];
 
 /**
  * One websocket client for `/mlops/api/ws/events`.
@@ -36,6 +48,11 @@ export interface IEventsClientOptions {
  * It emits every message, reports its connection state and reconnects after a loss with an
  * exponential, capped backoff. Messages are notifications only: after each `open` the
  * listener re-reads what it shows over REST.
+ *
+ * A server that refuses the socket (authentication) makes it close before it opens; browsers
+ * do not expose the HTTP 403 of the handshake. So a refusal close code, or `refuseAfter`
+ * consecutive closes without an open, stop the retries in the `refused` state, until
+ * `reconnectNow()`.
  */
 export class EventsClient implements IDisposable {
   constructor(options: IEventsClientOptions) {
@@ -47,6 +64,7 @@ export class EventsClient implements IDisposable {
     this._factor = options.factor ?? 2;
     this._jitter = options.jitter ?? 0.2;
     this._random = options.random ?? Math.random;
+    this._refuseAfter = Math.max(1, options.refuseAfter ?? 5);
   }
 
   /** Every message received, parsed. */
@@ -87,39 +105,53 @@ export class EventsClient implements IDisposable {
     this._setState(this._attempts === 0 ? 'connecting' : 'reconnecting');
     const socket = this._createSocket(this._url);
     this._socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       this._attempts = 0;
+      this._closesBeforeOpen = 0;
       this._setState('open');
     };
     socket.onmessage = event => {
-      let message: EventMessage;
+      let message: unknown;
       try {
         message = JSON.parse(String(event.data));
       } catch {
         console.warn('jupyter-mlops: ignored a malformed event frame');
         return;
       }
-      if (message && typeof message.type === 'string') {
+      if (isEventMessage(message)) {
         this._message.emit(message);
       }
     };
     socket.onerror = () => {
       /* a close event follows */
     };
-    socket.onclose = () => {
+    socket.onclose = event => {
       if (this._socket !== socket) {
         return;
       }
       this._socket = null;
-      this._scheduleReconnect();
+      if (!opened) {
+        this._closesBeforeOpen += 1;
+      }
+      if (
+        REFUSAL_CLOSE_CODES.includes(event?.code ?? -1) ||
+        this._closesBeforeOpen >= this._refuseAfter
+      ) {
+        this._refuse();
+      } else {
+        this._scheduleReconnect();
+      }
     };
   }
 
-  /** Skip the wait and retry now (e.g. the user clicked "retry"). */
+  /** Skip the wait and retry now (e.g. the user clicked "retry", or signed in again). */
   reconnectNow(): void {
     if (this._socket || this._isDisposed) {
       return;
     }
+    this._closesBeforeOpen = 0;
     this.connect();
   }
 
@@ -165,6 +197,12 @@ export class EventsClient implements IDisposable {
     }, delay);
   }
 
+  /** The server refuses the socket: stop retrying. */
+  private _refuse(): void {
+    this._clearTimer();
+    this._setState('refused');
+  }
+
   private _clearTimer(): void {
     if (this._timer !== null) {
       clearTimeout(this._timer);
@@ -187,6 +225,9 @@ export class EventsClient implements IDisposable {
   private _factor: number;
   private _jitter: number;
   private _random: () => number;
+  private _refuseAfter: number;
+  /** Sockets closed without ever opening since the last open (or `reconnectNow`). */
+  private _closesBeforeOpen = 0;
   private _socket: ISocket | null = null;
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _nextRetry: number | null = null;

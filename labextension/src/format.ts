@@ -2,23 +2,13 @@
 
 import type { IJob, ITrial } from './types';
 
-/** The distinct workers of a job's trials (lease holders or last ones), in trial order. */
-export function jobWorkers(job: IJob): string[] {
-  const names: string[] = [];
-  for (const trial of job.trials ?? []) {
-    if (trial.worker_name && !names.includes(trial.worker_name)) {
-      names.push(trial.worker_name);
-    }
-  }
-  return names;
-}
-
 /**
- * Where a job runs: its trials' workers ("w1, w2"), with " (any)" when any worker was
- * requested; the requested worker ("any" or a name) while no trial was leased yet.
+ * Where a job runs: the workers of its trials' leases ("w1, w2", from the server's
+ * `workers`), with " (any)" when any worker was requested; the requested worker ("any" or a
+ * name) while no trial was leased yet.
  */
 export function jobWorkersText(job: IJob): string {
-  const names = jobWorkers(job);
+  const names = job.workers ?? [];
   if (!names.length) {
     return job.worker || 'any';
   }
@@ -41,13 +31,6 @@ export function trialLeaseText(trial: ITrial): string {
     parts.push(`resumed from epoch ${trial.resumed_from_epoch}`);
   }
   return parts.join(' · ');
-}
-
-/** Whether a job has failed trials to retry (without its trials: whether it failed). */
-export function hasFailedTrials(job: IJob): boolean {
-  return job.trials
-    ? job.trials.some(t => t.status === 'failed')
-    : job.status === 'failed';
 }
 
 /** "12 s ago", "5 min ago", "3 h ago", or a date. */

@@ -97,6 +97,10 @@ export interface IJob {
   trials_done: number;
   progress: number;
   cancel_requested: boolean;
+  /** The distinct workers that hold or held its trials' leases, in trial order. */
+  workers: string[];
+  /** Whether it has failed trials that `POST /jobs/{id}/retry` would re-queue. */
+  retryable: boolean;
   trials?: ITrial[];
 }
 
@@ -189,14 +193,45 @@ export interface IDeployment {
   model: IModel | null;
 }
 
-/** Messages of the events websocket `/mlops/api/ws/events`. */
-export type EventMessage =
-  | { type: 'worker'; worker: IWorker }
-  | { type: 'job'; job: IJob }
-  | { type: 'log'; job_id: number; lines: ILogLine[] }
-  | { type: 'metric'; job_id: number; points: IMetricPoint[] }
-  | { type: 'model'; action: 'stored' | 'cleared'; model: IModel | null }
-  | { type: 'deployment'; deployment: IDeployment | null };
+/**
+ * Types of the messages the hub sends to subscribers of `/mlops/api/ws/events`; the same
+ * names, in the same order, as `SUBSCRIBER_TYPES` in `jupyter_mlops/messages.py`.
+ */
+export const SUBSCRIBER_MESSAGE_TYPES = [
+  'worker',
+  'job',
+  'log',
+  'metric',
+  'model',
+  'deployment'
+] as const;
 
-/** State of the events websocket. */
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+export type SubscriberMessageType = (typeof SUBSCRIBER_MESSAGE_TYPES)[number];
+
+/** The payload of each subscriber message type (every type must have one). */
+export interface IEventPayloads {
+  worker: { worker: IWorker };
+  job: { job: IJob };
+  log: { job_id: number; lines: ILogLine[] };
+  metric: { job_id: number; points: IMetricPoint[] };
+  model: { action: 'stored' | 'cleared'; model: IModel | null };
+  deployment: { deployment: IDeployment | null };
+}
+
+/** Messages of the events websocket `/mlops/api/ws/events`. */
+export type EventMessage = {
+  [K in SubscriberMessageType]: { type: K } & IEventPayloads[K];
+}[SubscriberMessageType];
+
+/** Whether a parsed frame is a message of one of the subscriber types. */
+export function isEventMessage(value: unknown): value is EventMessage {
+  const type = (value as { type?: unknown } | null)?.type;
+  return (SUBSCRIBER_MESSAGE_TYPES as ReadonlyArray<unknown>).includes(type);
+}
+
+/**
+ * State of the events websocket. `refused`: the server turned the socket away (not signed
+ * in, or no longer); the client stopped retrying.
+ */
+export type ConnectionState =
+  'connecting' | 'open' | 'reconnecting' | 'refused' | 'closed';

@@ -1,5 +1,5 @@
-/** Unit tests of EventsClient: messages, states and capped exponential backoff. */
-import { EventsClient, ISocket } from '../events';
+/** Unit tests of EventsClient: messages, states, capped exponential backoff, refusal. */
+import { EventsClient, IEventsClientOptions, ISocket } from '../events';
 import { ConnectionState, EventMessage } from '../types';
 
 class FakeSocket implements ISocket {
@@ -15,8 +15,8 @@ class FakeSocket implements ISocket {
   open(): void {
     this.onopen?.({});
   }
-  drop(): void {
-    this.onclose?.({});
+  drop(code = 1006): void {
+    this.onclose?.({ code });
   }
   send(data: unknown): void {
     this.onmessage?.({
@@ -30,11 +30,11 @@ describe('EventsClient', () => {
   let client: EventsClient;
   let states: ConnectionState[];
 
-  beforeEach(() => {
-    jest.useFakeTimers();
+  /** A client on fake sockets (collected in `sockets`), its states in `states`. */
+  function makeClient(options: Partial<IEventsClientOptions>): EventsClient {
     sockets = [];
     states = [];
-    client = new EventsClient({
+    const made = new EventsClient({
       url: 'ws://h/mlops/api/ws/events',
       createSocket: url => {
         const socket = new FakeSocket(url);
@@ -42,10 +42,16 @@ describe('EventsClient', () => {
         return socket;
       },
       minDelay: 100,
-      maxDelay: 1000,
-      jitter: 0
+      jitter: 0,
+      ...options
     });
-    client.stateChanged.connect((_, state) => states.push(state));
+    made.stateChanged.connect((_, state) => states.push(state));
+    return made;
+  }
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    client = makeClient({ maxDelay: 1000, refuseAfter: 10 });
   });
 
   afterEach(() => {
@@ -66,6 +72,7 @@ describe('EventsClient', () => {
     sockets[0].send({ type: 'deployment', deployment: null });
     sockets[0].send('not json');
     sockets[0].send({ no: 'type' });
+    sockets[0].send({ type: 'progress' }); // not a subscriber message type
     expect(messages).toEqual([{ type: 'deployment', deployment: null }]);
     expect(states).toEqual(['connecting', 'open']);
   });
@@ -135,5 +142,72 @@ describe('EventsClient', () => {
     expect(jittery.delayFor(4)).toBe(8000);
     expect(jittery.delayFor(10)).toBe(8000);
     jittery.dispose();
+  });
+
+  /** Drop the newest socket before it opens, then wait out the backoff. */
+  function failOnce(): void {
+    sockets[sockets.length - 1].drop();
+    jest.advanceTimersByTime(10000);
+  }
+
+  it('stops retrying after refuseAfter closes without an open (default 5)', () => {
+    client.dispose();
+    client = makeClient({});
+    client.connect();
+    for (let i = 0; i < 4; i++) {
+      failOnce();
+      expect(client.state).toBe('reconnecting');
+    }
+    expect(sockets).toHaveLength(5);
+    sockets[4].drop();
+    expect(client.state).toBe('refused');
+    expect(client.nextRetry).toBeNull();
+    jest.advanceTimersByTime(600000);
+    expect(sockets).toHaveLength(5);
+    expect(states[states.length - 1]).toBe('refused');
+  });
+
+  it('counts only consecutive closes of sockets that never opened', () => {
+    client.connect();
+    for (let i = 0; i < 9; i++) {
+      failOnce();
+    }
+    sockets[sockets.length - 1].open(); // the server let one in: not refused
+    sockets[sockets.length - 1].drop();
+    jest.advanceTimersByTime(10000);
+    for (let i = 0; i < 9; i++) {
+      failOnce();
+    }
+    expect(client.state).toBe('reconnecting');
+    sockets[sockets.length - 1].drop();
+    expect(client.state).toBe('refused');
+  });
+
+  it.each([1008, 4001, 4003])(
+    'takes close code %i as a refusal at once, even after an open',
+    code => {
+      client.connect();
+      sockets[0].open();
+      sockets[0].drop(code);
+      expect(client.state).toBe('refused');
+      jest.advanceTimersByTime(600000);
+      expect(sockets).toHaveLength(1);
+    }
+  );
+
+  it('tries again on reconnectNow after a refusal, with a fresh count', () => {
+    client.connect();
+    sockets[0].drop(4003);
+    expect(client.state).toBe('refused');
+    client.reconnectNow();
+    expect(sockets).toHaveLength(2);
+    expect(client.state).toBe('connecting');
+    sockets[1].open();
+    expect(client.state).toBe('open');
+    sockets[1].drop();
+    for (let i = 0; i < 9; i++) {
+      failOnce();
+    }
+    expect(client.state).toBe('reconnecting');
   });
 });

@@ -1,109 +1,43 @@
 /** Unit tests of the formatting helpers the views share. */
 import {
   formatMetric,
-  hasFailedTrials,
-  jobWorkers,
   jobWorkersText,
   numericMetrics,
   trialLeaseText
 } from '../format';
-import { IJob, ITrial } from '../types';
+import { job, trial } from './fixtures';
 
-function trial(index: number, extra: Partial<ITrial> = {}): ITrial {
-  return {
-    id: `7-${index}`,
-    job_id: 7,
-    index,
-    params: {},
-    status: 'pending',
-    worker_id: null,
-    worker_name: null,
-    attempt: 0,
-    started: null,
-    finished: null,
-    error: null,
-    model_id: null,
-    epoch: null,
-    epochs: null,
-    batch: null,
-    batches: null,
-    metrics: {},
-    checkpoint_epoch: null,
-    resumed_from_epoch: null,
-    ...extra
-  };
-}
-
-function job(extra: Partial<IJob> = {}): IJob {
-  return {
-    id: 7,
-    worker: 'any',
-    conf: {},
-    status: 'running',
-    error: null,
-    created: '2026-01-01T00:00:00Z',
-    started: null,
-    finished: null,
-    trial_count: 3,
-    trials_done: 0,
-    progress: 0,
-    cancel_requested: false,
-    ...extra
-  };
-}
-
-describe('jobWorkers', () => {
-  it('lists the distinct workers of the trials, in trial order', () => {
-    const j = job({
-      trials: [
-        trial(0, { worker_id: 2, worker_name: 'w2', status: 'finished' }),
-        trial(1, { worker_id: 1, worker_name: 'w1', status: 'running' }),
-        trial(2, { worker_id: 2, worker_name: 'w2', status: 'running' }),
-        trial(3)
-      ]
-    });
-    expect(jobWorkers(j)).toEqual(['w2', 'w1']);
+describe('jobWorkersText', () => {
+  it("lists the job's workers as the server reports them, in its order", () => {
+    const j = job(7, 'running', { workers: ['w2', 'w1'] });
     expect(jobWorkersText(j)).toBe('w2, w1 (any)');
     expect(jobWorkersText({ ...j, worker: 'w2' })).toBe('w2, w1');
   });
 
   it('falls back to the requested worker while no trial was leased', () => {
-    expect(jobWorkers(job())).toEqual([]);
-    expect(jobWorkersText(job())).toBe('any');
-    expect(jobWorkersText(job({ worker: 'gpu-box', trials: [trial(0)] }))).toBe(
+    expect(jobWorkersText(job(7))).toBe('any');
+    expect(jobWorkersText(job(7, 'queued', { worker: 'gpu-box' }))).toBe(
       'gpu-box'
     );
+  });
+
+  it("takes the server's list, not the trials held by the panel", () => {
+    const leased = trial(7, 0, { worker_id: 1, worker_name: 'w1' });
+    expect(jobWorkersText(job(7, 'running', { trials: [leased] }))).toBe('any');
   });
 });
 
 describe('trialLeaseText', () => {
   it('shows the worker, a repeated attempt and the resume epoch', () => {
-    expect(trialLeaseText(trial(0))).toBe('');
-    expect(trialLeaseText(trial(0, { worker_name: 'w1', attempt: 1 }))).toBe(
+    expect(trialLeaseText(trial(7, 0))).toBe('');
+    expect(trialLeaseText(trial(7, 0, { worker_name: 'w1', attempt: 1 }))).toBe(
       'on w1'
     );
     expect(
       trialLeaseText(
-        trial(0, { worker_name: 'w2', attempt: 2, resumed_from_epoch: 3 })
+        trial(7, 0, { worker_name: 'w2', attempt: 2, resumed_from_epoch: 3 })
       )
     ).toBe('on w2 · attempt 2 · resumed from epoch 3');
-  });
-});
-
-describe('hasFailedTrials', () => {
-  it('looks at the trials, or at the status when they are not loaded', () => {
-    expect(hasFailedTrials(job({ status: 'failed' }))).toBe(true);
-    expect(hasFailedTrials(job({ status: 'finished' }))).toBe(false);
-    expect(
-      hasFailedTrials(
-        job({ status: 'finished', trials: [trial(0, { status: 'failed' })] })
-      )
-    ).toBe(true);
-    expect(
-      hasFailedTrials(
-        job({ status: 'failed', trials: [trial(0, { status: 'pending' })] })
-      )
-    ).toBe(false);
   });
 });
 

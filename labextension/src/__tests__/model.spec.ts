@@ -1,197 +1,17 @@
 /** Unit tests of MLOpsModel: REST refresh on (re)connect, live events, exact log catch-up. */
-import { Signal } from '@lumino/signaling';
-
-import { MLOpsApi, MLOpsModel, mergeJob } from '../model';
+import { MLOpsModel } from '../model';
+import { EventMessage } from '../types';
 import {
-  ConnectionState,
-  EventMessage,
-  IDeployment,
-  IJob,
-  ILogLine,
-  IMetricPoint,
-  IModel,
-  IWorker
-} from '../types';
-
-/** A fake events socket driven by the test. */
-class FakeEvents {
-  message = new Signal<this, EventMessage>(this);
-  stateChanged = new Signal<this, ConnectionState>(this);
-  state: ConnectionState = 'connecting';
-  setState(state: ConnectionState): void {
-    this.state = state;
-    this.stateChanged.emit(state);
-  }
-  send(message: EventMessage): void {
-    this.message.emit(message);
-  }
-}
-
-function line(seq: number, jobId = 1): ILogLine {
-  return {
-    seq,
-    job_id: jobId,
-    trial_id: `${jobId}-0`,
-    time: '2026-01-01T00:00:00Z',
-    stream: 'stdout',
-    text: `line ${seq}`
-  };
-}
-
-function point(
-  seq: number,
-  step: number,
-  value: number,
-  jobId = 1
-): IMetricPoint {
-  return {
-    seq,
-    job_id: jobId,
-    trial_id: `${jobId}-0`,
-    name: 'loss',
-    step,
-    value,
-    time: '2026-01-01T00:00:00Z'
-  };
-}
-
-function job(
-  id: number,
-  status: IJob['status'] = 'running',
-  extra: Partial<IJob> = {}
-): IJob {
-  return {
-    id,
-    worker: 'any',
-    conf: {},
-    status,
-    error: null,
-    created: '2026-01-01T00:00:00Z',
-    started: null,
-    finished: null,
-    trial_count: 2,
-    trials_done: 0,
-    progress: 0,
-    cancel_requested: false,
-    ...extra
-  };
-}
-
-function model(id: string, extra: Partial<IModel> = {}): IModel {
-  return {
-    id,
-    job_id: Number(id.split('-')[0]),
-    trial_id: id,
-    worker: 'w',
-    sha1: `sha1-${id}`,
-    sha256: `sha256-${id}`,
-    size: 1000,
-    param_count: 100,
-    metrics: { test_accuracy: 0.5 },
-    hyperparameters: {},
-    classes: [],
-    input_size: [3, 32, 32],
-    normalization: {},
-    program: 'program.pt2',
-    created: '2026-01-01T00:00:00Z',
-    deployed: false,
-    ...extra
-  };
-}
-
-function deployment(
-  id: number,
-  modelId: string,
-  reason: 'auto' | 'manual'
-): IDeployment {
-  return {
-    id,
-    model_id: modelId,
-    sha1: `sha1-${modelId}`,
-    sha256: `sha256-${modelId}`,
-    time: '2026-01-01T00:00:00Z',
-    reason,
-    metric: 'test_accuracy',
-    metric_value: 0.5,
-    model: null
-  };
-}
-
-const worker: IWorker = {
-  id: 1,
-  name: 'w',
-  notebook: 'train.ipynb',
-  online: true,
-  last_seen: '2026-01-01T00:00:00Z',
-  defaults: { EPOCHS: 1 },
-  device: 'cpu',
-  versions: {},
-  status: 'idle',
-  current_job: null,
-  current_trial: null
-};
-
-/** A fake REST API over an in-memory hub; `gate` holds log requests until released. */
-class FakeApi implements MLOpsApi {
-  workers: IWorker[] = [worker];
-  jobs: IJob[] = [job(1)];
-  logLines: ILogLine[] = [];
-  points: IMetricPoint[] = [];
-  models: IModel[] = [];
-  deployment: IDeployment | null = null;
-  history: IDeployment[] = [];
-  logCalls: { after: number; limit?: number }[] = [];
-  pageSize = 3;
-  gate: Promise<void> | null = null;
-  failLogs = false;
-
-  listWorkers = jest.fn(async () => this.workers);
-  listJobs = jest.fn(async () => this.jobs);
-  getJob = jest.fn(async (id: number) => ({
-    ...this.jobs.find(j => j.id === id)!,
-    trials: []
-  }));
-  launchJob = jest.fn(async () => job(2, 'queued'));
-  cancelJob = jest.fn(async (id: number) => job(id, 'cancelled'));
-  retryJob = jest.fn(async (id: number) => job(id, 'queued'));
-  getLogs = jest.fn(async (jobId: number, after = 0, limit?: number) => {
-    this.logCalls.push({ after, limit });
-    if (this.gate) {
-      await this.gate;
-    }
-    if (this.failLogs) {
-      throw new Error('server down');
-    }
-    const lines = this.logLines
-      .filter(l => l.job_id === jobId && l.seq > after)
-      .slice(0, this.pageSize);
-    return {
-      job_id: jobId,
-      lines,
-      last_seq: lines.length ? lines[lines.length - 1].seq : after
-    };
-  });
-  getMetrics = jest.fn(async (jobId: number, after = 0) => {
-    const points = this.points.filter(p => p.job_id === jobId && p.seq > after);
-    return {
-      job_id: jobId,
-      points,
-      last_seq: points.length ? points[points.length - 1].seq : after
-    };
-  });
-  listModels = jest.fn(async () => ({ models: this.models, groups: [] }));
-  clearModels = jest.fn(async () => this.models.length);
-  getDeployment = jest.fn(async () => this.deployment);
-  deploy = jest.fn(async (modelId: string) => deployment(9, modelId, 'manual'));
-  getDeploymentHistory = jest.fn(async () => this.history);
-}
-
-/** Let pending promises run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) {
-    await Promise.resolve();
-  }
-}
+  FakeApi,
+  FakeEvents,
+  deployment,
+  job,
+  line,
+  model,
+  point,
+  settle,
+  worker
+} from './fixtures';
 
 function seqs(m: MLOpsModel, jobId = 1): number[] {
   return m.logs(jobId).map(l => l.seq);
@@ -340,41 +160,46 @@ describe('MLOpsModel', () => {
     await settle();
     let changes = 0;
     m.changed.connect(() => changes++);
+    // every event is followed by a change notification
+    const send = (message: EventMessage) => {
+      const before = changes;
+      events.send(message);
+      expect(changes).toBeGreaterThan(before);
+    };
 
-    events.send({
+    send({
       type: 'worker',
       worker: { ...worker, online: false, status: 'offline' }
     });
     expect(m.workers[0].online).toBe(false);
 
     // A job finishing selects nothing new; a new job is selected once the old one is final.
-    events.send({
+    send({
       type: 'job',
       job: job(1, 'finished', { trials_done: 2, progress: 1 })
     });
-    events.send({ type: 'job', job: job(3, 'queued') });
+    send({ type: 'job', job: job(3, 'queued') });
     expect(m.selectedJobId).toBe(3);
 
-    events.send({
+    send({
       type: 'deployment',
       deployment: deployment(5, '1-0', 'auto')
     });
     expect(m.deployment!.model_id).toBe('1-0');
     expect(m.models.filter(x => x.deployed).map(x => x.id)).toEqual(['1-0']);
-    events.send({
+    send({
       type: 'deployment',
       deployment: deployment(6, '1-1', 'manual')
     });
     expect(m.models.filter(x => x.deployed).map(x => x.id)).toEqual(['1-1']);
     expect(m.history.map(d => d.id)).toEqual([6, 5]);
 
-    events.send({ type: 'model', action: 'stored', model: model('3-0') });
+    send({ type: 'model', action: 'stored', model: model('3-0') });
     expect(m.modelGroups.map(g => g.job_id)).toEqual([3, 1]);
-    events.send({ type: 'model', action: 'cleared', model: null });
+    send({ type: 'model', action: 'cleared', model: null });
     expect(m.models).toEqual([]);
     expect(m.deployment).toBeNull();
     expect(m.history).toEqual([]);
-    expect(changes).toBeGreaterThanOrEqual(8);
   });
 
   it('launches, cancels, deploys and clears through the API', async () => {
@@ -403,25 +228,5 @@ describe('MLOpsModel', () => {
     events.setState('open');
     await settle();
     expect(m.error).toMatch(/403 Forbidden/);
-  });
-});
-
-describe('mergeJob', () => {
-  it('keeps trials when the update has none', () => {
-    const old = job(1, 'running', { trials: [] });
-    expect(mergeJob(old, job(1, 'running', { trials_done: 1 }))).toMatchObject({
-      trials_done: 1,
-      trials: []
-    });
-  });
-
-  it('never moves a finished job back to running on a REST answer', () => {
-    const merged = mergeJob(job(1, 'finished'), job(1, 'running'));
-    expect(merged.status).toBe('finished');
-  });
-
-  it('lets a live view (event, retry answer) revive a final job', () => {
-    const merged = mergeJob(job(1, 'failed'), job(1, 'queued'), true);
-    expect(merged.status).toBe('queued');
   });
 });

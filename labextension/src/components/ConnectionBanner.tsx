@@ -8,13 +8,45 @@ export interface IConnectionBannerProps {
   /** When the next attempt is due (ms since epoch), or null. */
   nextRetry: number | null;
   onRetry: () => void;
+  /** Reload the page (offered once the server refused the connection). */
+  onReload: () => void;
 }
 
-/** A banner shown while the events connection is not open ("reconnecting…"). */
+/** What the banner says in a state, or null when it is hidden (`open`). */
+export function bannerText(
+  state: ConnectionState,
+  nextRetry: number | null,
+  now: number
+): string | null {
+  switch (state) {
+    case 'open':
+      return null;
+    case 'connecting':
+      return 'Connecting to the MLOps hub…';
+    case 'reconnecting': {
+      const seconds =
+        nextRetry !== null
+          ? Math.max(0, Math.ceil((nextRetry - now) / 1000))
+          : 0;
+      return `Connection to the MLOps hub lost — reconnecting…${
+        seconds ? ` (next try in ${seconds} s)` : ''
+      }`;
+    }
+    case 'refused':
+      return (
+        'The server refused the connection to the MLOps hub: ' +
+        'sign in again, then reload the page.'
+      );
+    case 'closed':
+      return 'Not connected to the MLOps hub.';
+  }
+}
+
+/** A banner shown while the events connection is not open ("reconnecting…", "refused"). */
 export function ConnectionBanner(
   props: IConnectionBannerProps
 ): JSX.Element | null {
-  const { state, nextRetry, onRetry } = props;
+  const { state, nextRetry, onRetry, onReload } = props;
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     if (state !== 'reconnecting') {
@@ -24,30 +56,31 @@ export function ConnectionBanner(
     return () => clearInterval(timer);
   }, [state]);
 
-  if (state === 'open') {
+  const text = bannerText(state, nextRetry, now);
+  if (text === null) {
     return null;
-  }
-  let text = 'Connecting to the MLOps hub…';
-  if (state === 'reconnecting') {
-    const seconds =
-      nextRetry !== null ? Math.max(0, Math.ceil((nextRetry - now) / 1000)) : 0;
-    text = `Connection to the MLOps hub lost — reconnecting…${
-      seconds ? ` (next try in ${seconds} s)` : ''
-    }`;
-  } else if (state === 'closed') {
-    text = 'Not connected to the MLOps hub.';
   }
   return (
     <div
       className={`jp-mlops-banner jp-mlops-banner-${state}`}
       data-testid="mlops-banner"
-      role="status"
+      role={state === 'refused' ? 'alert' : 'status'}
     >
       <span>{text}</span>
       {state === 'reconnecting' && (
         <button className="jp-mlops-link-button" onClick={onRetry}>
           Retry now
         </button>
+      )}
+      {state === 'refused' && (
+        <>
+          <button className="jp-mlops-link-button" onClick={onReload}>
+            Reload
+          </button>
+          <button className="jp-mlops-link-button" onClick={onRetry}>
+            Try again
+          </button>
+        </>
       )}
     </div>
   );

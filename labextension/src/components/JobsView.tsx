@@ -4,7 +4,6 @@ import React, { useMemo } from 'react';
 import {
   formatMetric,
   formatValue,
-  hasFailedTrials,
   jobWorkersText,
   numericMetrics,
   timeAgo,
@@ -97,7 +96,6 @@ function JobItem(props: {
 }): JSX.Element {
   const { job, selected } = props;
   const active = !FINAL_JOB_STATES.includes(job.status);
-  const retryable = hasFailedTrials(job);
   const percent = Math.round(Math.max(0, Math.min(1, job.progress || 0)) * 100);
   return (
     <li
@@ -125,7 +123,7 @@ function JobItem(props: {
             Cancel
           </button>
         )}
-        {retryable && (
+        {job.retryable && (
           <button
             className="jp-mlops-retry jp-mlops-button"
             data-testid="mlops-retry"

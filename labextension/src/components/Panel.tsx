@@ -58,6 +58,7 @@ function PanelView(props: IPanelOptions): JSX.Element {
         state={model.connection}
         nextRetry={events.nextRetry}
         onRetry={() => events.reconnectNow()}
+        onReload={() => window.location.reload()}
       />
       {model.error && (
         <div className="jp-mlops-banner jp-mlops-banner-error">
