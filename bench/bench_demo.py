@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -27,11 +27,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+sys.path.insert(0, str(ROOT))  # this checkout's jupyter_mlops and tests.support
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import median, percentile  # noqa: E402
 
 
 def photo_bytes(width: int, height: int, fmt: str) -> bytes:
@@ -119,8 +117,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
 
-    from jupyter_mlops.kernel_client._hub import HubClient
-    from jupyter_mlops.kernel_client.demo import ClassifierService, DeploymentFollower
+    from jupyter_mlops.kernel_client.demo.classifier import ClassifierService
+    from jupyter_mlops.kernel_client.demo.follower import DeploymentFollower
+    from jupyter_mlops.kernel_client.hub_client import HubClient
     from tests.support.demo_models import make_demo_model
     from tests.support.server import MLOpsServer
 
@@ -144,11 +143,11 @@ def main() -> None:
                 service = ClassifierService(cache_size=cache_size)
                 follower = DeploymentFollower(service, HubClient(server.url, server.token))
                 follower.start()
-                assert follower.synced.wait(30) and follower.stream.connected.wait(30)
+                assert follower.synced.wait(30) and follower.mirror.socket.connected.wait(30)
                 times = measure_switches(server, service, follower, models, args.switches, image)
                 follower.stop()
                 rows.append((f"switch: POST /deployment -> new model answers ({label})",
-                             statistics.median(times), percentile(times, 99), "ms"))  # fmt: skip
+                             median(times), percentile(times, 99), "ms"))  # fmt: skip
             for name, data in (
                 ("32x32 PNG", image),
                 ("1024x768 JPEG", photo_bytes(1024, 768, "JPEG")),
@@ -156,11 +155,11 @@ def main() -> None:
                 bare, served = measure_predict(service, data, args.predicts)
                 overhead = [s - b for s, b in zip(served, bare, strict=True)]
                 rows.append((f"predict {name}: bare decode+resize+normalize+model(x)",
-                             statistics.median(bare), percentile(bare, 99), "ms"))  # fmt: skip
-                rows.append((f"predict {name}: demo service", statistics.median(served),
+                             median(bare), percentile(bare, 99), "ms"))  # fmt: skip
+                rows.append((f"predict {name}: demo service", median(served),
                              percentile(served, 99), "ms"))  # fmt: skip
                 rows.append((f"predict {name}: service overhead (paired)",
-                             statistics.median(overhead), percentile(overhead, 99),
+                             median(overhead), percentile(overhead, 99),
                              "ms"))  # fmt: skip
         finally:
             server.stop()

@@ -1,6 +1,10 @@
 """Hub benchmark: metric ingest over the worker websocket, REST deploy latency, vs MLflow.
 
-One run prints a markdown table. Each repeat runs jupyter-mlops (A) then MLflow (B) against
+One run prints a markdown table. The script is long because it is one standalone program
+(its CLI, both sides' load generators, the run order and the table) that must stay readable
+top to bottom beside ``_mlflow_side.py``; shared helpers live in ``_common.py``.
+
+Each repeat runs jupyter-mlops (A) then MLflow (B) against
 servers that stay up for the whole run (A, B, A, B ...); the table shows medians over the
 repeats (min..max) and the median of the per-repeat ratios ours/MLflow.
 
@@ -41,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's tests.support
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     HubServer,
@@ -356,29 +361,13 @@ class HubBench:
 
 
 def make_model_file(path: Path, *, accuracy: float, seed: int) -> None:
-    """A tiny real model file (exported with the product's own model-file code)."""
+    """The tests' tiny real model file (``tests/support/models.py``), torch on one thread."""
     import torch
 
-    from jupyter_mlops.modelfile import save_model_file
+    from tests.support.models import make_model_file as make_test_model_file
 
     torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(4),
-        torch.nn.Flatten(),
-        torch.nn.Linear(64, 10),
-    )
-    save_model_file(
-        model,
-        path,
-        example_input=torch.zeros(2, 3, 16, 16),
-        classes=[f"class{i}" for i in range(10)],
-        normalization={"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
-        hyperparameters={"seed": seed},
-        metrics={"test_accuracy": accuracy},
-    )
+    make_test_model_file(path, accuracy=accuracy, seed=seed)
 
 
 # ---------------------------------------------------------------- MLflow side

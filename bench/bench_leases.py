@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.server import MLOpsServer  # noqa: E402
-from tests.synthetic import WorkerProcess  # noqa: E402
+from tests.support.synthetic import WorkerProcess  # noqa: E402
 
 TRIALS, EPOCHS, BATCHES = 12, 3, 4
 #: pings every 0.5 s so a dead link is seen at once (SIGKILL closes it anyway)
