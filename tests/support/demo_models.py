@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from tests.support.models import exported, write_variant
+
 CIFAR_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 ]  # fmt: skip
@@ -42,23 +44,33 @@ def make_demo_model(
     accuracy: float = 0.5,
     module: Any = None,
 ) -> dict[str, Any]:
-    """Write a model file (torch.export program + metadata) and return its metadata."""
+    """Write an ONNX model file of the seed's kind of CNN and return its metadata.
+
+    The network of one (seed, shape) is exported once per process; ``module`` exports that
+    module instead, every time.
+    """
     import torch
 
     from jupyter_mlops.modelfile import save_model_file
 
     classes = classes or CIFAR_CLASSES
-    module = module or tiny_cnn(channels, size, len(classes), seed)
     normalization = CIFAR_NORMALIZATION if channels == 3 else {"mean": [0.5], "std": [0.25]}
-    return save_model_file(
-        module,
-        path,
-        example_input=torch.zeros(2, channels, size, size),
-        classes=classes,
-        normalization=normalization,
-        hyperparameters={"SEED": seed},
-        metrics={"test_accuracy": accuracy, "test_loss": 1.0 - accuracy},
+    details: dict[str, Any] = {
+        "classes": classes,
+        "normalization": normalization,
+        "hyperparameters": {"SEED": seed},
+        "metrics": {"test_accuracy": accuracy, "test_loss": 1.0 - accuracy},
+    }
+    if module is not None:
+        return save_model_file(
+            module, path, example_input=torch.zeros(2, channels, size, size), **details
+        )
+    template = exported(
+        ("demo", seed, channels, size, len(classes)),
+        lambda: tiny_cnn(channels, size, len(classes), seed),
+        (2, channels, size, size),
     )
+    return write_variant(Path(path), template, **details)
 
 
 def png_bytes(width: int = 64, height: int = 48) -> bytes:

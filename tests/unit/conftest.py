@@ -179,7 +179,7 @@ def model_metadata(**metrics: float) -> dict[str, Any]:
         "classes": ["cat", "dog"],
         "input_size": [3, 16, 16],
         "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3},
-        "program": "program.pt2",
+        "program": "onnx",
         "param_count": 10,
         "metrics": metrics,
     }

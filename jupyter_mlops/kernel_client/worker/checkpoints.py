@@ -28,14 +28,21 @@ log = logging.getLogger(__name__)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint written by :class:`CheckpointSaver`, tensors on the CPU."""
+    """Read a checkpoint, tensors on the CPU, as data only (``weights_only=True``).
+
+    A checkpoint is never unpickled in full: one that holds anything but tensors, numbers,
+    strings and containers of them is refused with a clear error.
+    """
     import torch
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # extra objects beyond tensors and plain containers
-        log.info("the checkpoint holds more than tensors; loading it in full")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            "the checkpoint holds objects that cannot be loaded as data (only tensors, "
+            f"numbers, strings and containers of them are): {first}"
+        ) from None
     if not isinstance(state, dict) or "epoch" not in state:
         raise ValueError("the checkpoint is not a dict with an 'epoch'")
     return state
