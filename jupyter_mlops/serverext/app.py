@@ -7,7 +7,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from tornado.ioloop import IOLoop
+from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
 from jupyter_mlops.messages import API_PREFIX
@@ -17,6 +17,7 @@ from jupyter_mlops.serverext.handlers.base import Context
 from jupyter_mlops.serverext.handlers.openapi import build_openapi
 from jupyter_mlops.serverext.hub import Hub, Timer
 from jupyter_mlops.serverext.routes import ROUTES, url_pattern
+from jupyter_mlops.serverext.serving import ModelServer
 from jupyter_mlops.serverext.store import MLOpsStore, Store
 
 
@@ -35,6 +36,15 @@ class MLOpsApp(ExtensionApp):
     deploy_metric = Unicode("test_accuracy", config=True, help="Metric that decides auto deploy.")
     deploy_higher_is_better = Bool(True, config=True, help="False for losses.")
     max_upload_bytes = Int(1 << 30, config=True, help="Largest model file accepted, in bytes.")
+    max_predict_bytes = Int(
+        20 << 20, config=True, help="Largest body POST /predict accepts (an image), in bytes."
+    )
+    serving_threads = Int(2, config=True, help="Threads that load and run the served model.")
+    visitor_kernel_grace_seconds = Float(
+        10.0,
+        config=True,
+        help="Shut down a Voila page's kernel this long after its page is closed (0: never).",
+    )
     worker_grace_seconds = Float(
         60.0,
         config=True,
@@ -71,12 +81,22 @@ class MLOpsApp(ExtensionApp):
             schedule=_call_later,
             log=self.log,
         )
+        server = ModelServer(
+            blobs,
+            max_graph_bytes=self.max_upload_bytes,
+            threads=self.serving_threads,
+            on_change=hub.feed.serving,
+            log=self.log,
+        )
+        hub.deployment_listeners.append(server.follow)
         hub.start()
         self.context = Context(
             store=store,
             blobs=blobs,
             hub=hub,
+            server=server,
             max_upload_bytes=self.max_upload_bytes,
+            max_predict_bytes=self.max_predict_bytes,
             openapi=build_openapi(API_PREFIX, ROUTES),
         )
         self.log.info(
@@ -87,15 +107,30 @@ class MLOpsApp(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        # Voila sends a dropped file to its kernel in one websocket message: let a demo image
-        # over tornado's 10 MiB default through, so the demo can refuse it with a clear message.
+        # The demo page hands an image (up to max_predict_bytes, base64) to its kernel in one
+        # websocket message: raise tornado's 10 MiB default for that, no further. The
+        # extension's own websockets keep their own limits.
         assert self.serverapp is not None
-        self.serverapp.web_app.settings.setdefault("websocket_max_message_size", 256 << 20)
+        settings = self.serverapp.web_app.settings
+        wanted = self.max_predict_bytes * 4 // 3 + (1 << 20)
+        settings["websocket_max_message_size"] = max(
+            settings.get("websocket_max_message_size", 10 << 20), wanted
+        )
         self.handlers.extend(
             (url_pattern(template), handler, {"ctx": self.context}) for template, handler in ROUTES
         )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.context.server.follow(self.context.store.current_deployment())
+        if self.visitor_kernel_grace_seconds > 0:
+            from jupyter_mlops.serverext.visitors import VisitorReaper
+
+            reaper = VisitorReaper(
+                serverapp.kernel_manager, grace=self.visitor_kernel_grace_seconds, log=self.log
+            )
+            every_ms = max(500.0, 1000 * min(5.0, self.visitor_kernel_grace_seconds / 2))
+            self._reaper = PeriodicCallback(reaper.check, every_ms)
+            self._reaper.start()
         if self.autostart_notebooks:
             from jupyter_mlops.serverext.autostart import start_notebooks
 
@@ -104,7 +139,11 @@ class MLOpsApp(ExtensionApp):
             )
 
     async def stop_extension(self) -> None:
+        reaper = getattr(self, "_reaper", None)
+        if reaper is not None:
+            reaper.stop()
         self.context.hub.stop()
+        self.context.server.close()
         self.context.store.close()
 
 

@@ -10,14 +10,11 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from jupyter_mlops.serverext.errors import InvalidInput, PayloadTooLarge
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-T = TypeVar("T")
 
 
 class Upload:
@@ -82,8 +79,8 @@ class BlobStore:
         """Start an upload that may hold at most ``limit`` bytes."""
         return Upload(self.folder, limit)
 
-    def commit(self, upload: Upload, expected_sha256: str, check: Callable[[Path], T]) -> T:
-        """Check the hash and ``check(tmp_path)``, then rename into place; else keep nothing."""
+    def verify(self, upload: Upload, expected_sha256: str) -> Path:
+        """Close the upload and check its hash; return the temporary file (else keep nothing)."""
         upload.close()
         if upload.sha256 != expected_sha256:
             upload.abort()
@@ -91,11 +88,10 @@ class BlobStore:
                 "sha256 mismatch: the file received is not the one announced; upload it again",
                 {"expected": expected_sha256, "received": upload.sha256, "size": upload.size},
             )
-        try:
-            result = check(upload.tmp_path)
-        except BaseException:
-            upload.abort()
-            raise
+        return upload.tmp_path
+
+    def commit(self, upload: Upload, expected_sha256: str) -> None:
+        """Rename a verified upload into place (fsynced)."""
         target = self.path(expected_sha256)
         os.replace(upload.tmp_path, target)
         dir_fd = os.open(self.folder, os.O_RDONLY)
@@ -103,7 +99,6 @@ class BlobStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        return result
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)

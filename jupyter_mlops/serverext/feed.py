@@ -14,6 +14,7 @@ from jupyter_mlops.messages import (
     DEPLOYMENT_CHANGED,
     JOB_CHANGED,
     MODEL_CHANGED,
+    SERVING_CHANGED,
     WORKER_CHANGED,
     encode,
 )
@@ -69,3 +70,7 @@ class Feed:
     def deployment(self, deployment: Message | None) -> None:
         """What is deployed changed (None: nothing is deployed any more)."""
         self.publish({"type": DEPLOYMENT_CHANGED, "deployment": deployment})
+
+    def serving(self, serving: Message) -> None:
+        """What the hub serves on /predict changed, or a deployed model failed to load."""
+        self.publish({"type": SERVING_CHANGED, "serving": serving})

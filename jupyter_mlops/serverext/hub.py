@@ -57,6 +57,8 @@ class Hub:
         self._lost: dict[int, list[Lease]] = {}  # leases taken while away
         self._stopped = False
         self._draining: set[int] = set()  # workers that handed a trial back
+        #: called with the new deployment (or None) after every change of what is deployed
+        self.deployment_listeners: list[Callable[[Message | None], object]] = []
 
     def start(self) -> None:
         """After a restart no worker is connected: give lease holders a grace period."""
@@ -288,7 +290,7 @@ class Hub:
         self.feed.model("stored", model)
         deployment = self.policy.after_model_stored(self.store, model["id"])
         if deployment is not None:
-            self.feed.deployment(deployment)
+            self._deployed(deployment)
 
     def checkpoint_stored(self, trial: Message, replaced: str | None) -> None:
         """Drop the checkpoint file it replaced; subscribers re-read the job."""
@@ -302,7 +304,7 @@ class Hub:
     def deploy(self, model_id: str) -> Message:
         """Deploy any stored model by hand (a rollback); notify subscribers."""
         deployment = self.policy.deploy(self.store, model_id)
-        self.feed.deployment(deployment)
+        self._deployed(deployment)
         return deployment
 
     def clear_models(self) -> int:
@@ -311,8 +313,13 @@ class Hub:
         for sha in shas:
             self._drop_blob(sha)
         self.feed.model("cleared", None)
-        self.feed.deployment(None)
+        self._deployed(None)
         return count
+
+    def _deployed(self, deployment: Message | None) -> None:
+        self.feed.deployment(deployment)
+        for listener in self.deployment_listeners:
+            listener(deployment)
 
 
 def _nonempty_str(value: Any) -> bool:

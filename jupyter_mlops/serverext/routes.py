@@ -26,6 +26,7 @@ from jupyter_mlops.serverext.handlers.models import (
     ModelsHandler,
 )
 from jupyter_mlops.serverext.handlers.openapi import OpenAPIHandler
+from jupyter_mlops.serverext.handlers.predict import PredictHandler
 from jupyter_mlops.serverext.handlers.sockets import EventsSocket, WorkerSocket
 
 # (path template under API_PREFIX, handler); {name} segments match one path segment.
@@ -44,6 +45,7 @@ ROUTES: list[tuple[str, type]] = [
     ("/trials/{trial_id}/checkpoint", CheckpointHandler),
     ("/deployment", DeploymentHandler),
     ("/deployment/history", DeploymentHistoryHandler),
+    ("/predict", PredictHandler),
     ("/openapi.json", OpenAPIHandler),
     ("/ws/worker", WorkerSocket),
     ("/ws/events", EventsSocket),

@@ -193,6 +193,18 @@ export interface IDeployment {
   model: IModel | null;
 }
 
+/** What the hub serves on `/mlops/api/predict` (`GET /predict`). */
+export interface IServing {
+  model: {
+    model_id: string | null;
+    deployment_id: number | null;
+    sha1: string;
+    sha256: string;
+    classes: string[];
+  } | null;
+  last_error: string | null;
+}
+
 /**
  * Types of the messages the hub sends to subscribers of `/mlops/api/ws/events`; the same
  * names, in the same order, as `SUBSCRIBER_TYPES` in `jupyter_mlops/messages.py`.
@@ -203,7 +215,8 @@ export const SUBSCRIBER_MESSAGE_TYPES = [
   'log',
   'metric',
   'model',
-  'deployment'
+  'deployment',
+  'serving'
 ] as const;
 
 export type SubscriberMessageType = (typeof SUBSCRIBER_MESSAGE_TYPES)[number];
@@ -216,6 +229,7 @@ export interface IEventPayloads {
   metric: { job_id: number; points: IMetricPoint[] };
   model: { action: 'stored' | 'cleared'; model: IModel | null };
   deployment: { deployment: IDeployment | null };
+  serving: { serving: IServing };
 }
 
 /** Messages of the events websocket `/mlops/api/ws/events`. */

@@ -13,6 +13,7 @@ from tornado import web
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.errors import InvalidInput, MLOpsError
 from jupyter_mlops.serverext.hub import Hub
+from jupyter_mlops.serverext.serving import ModelServer
 from jupyter_mlops.serverext.store.api import MLOpsStore
 
 AUTH_RESOURCE = "mlops"
@@ -28,13 +29,15 @@ WORKER = {
 
 @dataclass
 class Context:
-    """What every handler receives: the store, the blob folder, the hub, the limits and the
-    OpenAPI document (built once by the app from the route table)."""
+    """What every handler receives: the store, the blob folder, the hub, the model server, the
+    limits and the OpenAPI document (built once by the app from the route table)."""
 
     store: MLOpsStore
     blobs: BlobStore
     hub: Hub
+    server: ModelServer
     max_upload_bytes: int
+    max_predict_bytes: int
     openapi: dict[str, Any]
 
 

@@ -19,10 +19,12 @@ class DeploymentHandler(MLOpsHandler):
 
     @web.authenticated
     @authorized
-    def post(self) -> None:
-        """Deploy any stored model by hand (a rollback)."""
+    async def post(self) -> None:
+        """Deploy any stored model by hand (a rollback); answers once it is served."""
         body = self.json_body({"model_id": str})
-        self.reply(self.ctx.hub.deploy(body["model_id"]), status=201)
+        deployment = self.ctx.hub.deploy(body["model_id"])
+        await self.ctx.server.settle()
+        self.reply({**deployment, "serving": self.ctx.server.describe()}, status=201)
 
 
 class DeploymentHistoryHandler(MLOpsHandler):

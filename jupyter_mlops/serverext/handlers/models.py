@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from jupyter_mlops.modelfile import ModelFileError, read_metadata
 from jupyter_mlops.serverext.errors import InvalidInput
 from jupyter_mlops.serverext.handlers.base import MLOpsHandler
 from jupyter_mlops.serverext.handlers.uploads import StreamedFileHandler
+from jupyter_mlops.serverext.serving import validate_model_file
 
 
 class ModelsHandler(MLOpsHandler):
@@ -44,13 +42,6 @@ class ModelHandler(MLOpsHandler):
         self.reply(self.ctx.store.get_model(model_id))
 
 
-def _model_metadata(path: Any) -> dict[str, Any]:
-    try:
-        return read_metadata(path)
-    except ModelFileError as exc:
-        raise InvalidInput(f"not a model file: {exc}") from exc
-
-
 @web.stream_request_body
 class ModelFileHandler(StreamedFileHandler):
     """Download a model file, or upload one streamed to disk and checked by sha256."""
@@ -63,7 +54,8 @@ class ModelFileHandler(StreamedFileHandler):
     async def put(self, model_id: str) -> None:
         """Upload a trial's model file (``?sha256=&attempt=``); 201, or 200 if already stored."""
         attempt = self.optional_int("attempt")
-        sha, size, metadata = self.received(_model_metadata)
+        limit = self.ctx.max_upload_bytes
+        sha, size, metadata = await self.received(lambda path: validate_model_file(path, limit))
         model, created, freed = self.ctx.store.add_model(model_id, sha, size, metadata, attempt)
         if created:
             self.ctx.hub.model_stored(model, freed)
@@ -92,7 +84,7 @@ class CheckpointHandler(StreamedFileHandler):
         if epoch is None:
             raise InvalidInput("query argument epoch (completed epochs) is required")
         attempt = self.optional_int("attempt")
-        sha, _, _ = self.received(lambda path: None)
+        sha, _, _ = await self.received(lambda path: None)
         trial, replaced = self.ctx.store.set_checkpoint(trial_id, attempt, epoch, sha)
         self.ctx.hub.checkpoint_stored(trial, replaced)
         self.reply(trial, status=201)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jupyter_core.utils import ensure_async
 from tornado import web
@@ -13,6 +15,7 @@ from jupyter_mlops.serverext.errors import InvalidInput, MLOpsError, PayloadTooL
 from jupyter_mlops.serverext.handlers.base import AUTH_RESOURCE, MLOpsHandler
 
 CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 @web.stream_request_body
@@ -74,14 +77,27 @@ class StreamedFileHandler(MLOpsHandler):
             raise InvalidInput(f"query argument {name} must be a non-negative integer")
         return int(raw)
 
-    def received(self, check: Any) -> tuple[str, int, Any]:
-        """Finish the upload: (sha256, size, ``check(tmp_path)``), renamed into the blobs."""
+    async def received(self, check: Callable[[Path], T]) -> tuple[str, int, T]:
+        """Finish the upload: (sha256, size, ``check(tmp_path)``), renamed into the blobs.
+
+        ``check`` runs in the serving pool (it may parse a large file); if it raises, the
+        upload is dropped and nothing is stored.
+        """
         if self._failure is not None:
             raise self._failure
-        assert self._upload is not None
+        upload = self._upload
+        assert upload is not None
         sha = self.get_query_argument("sha256")
-        size = self._upload.size
-        return sha, size, self.ctx.blobs.commit(self._upload, sha, check)
+        path = self.ctx.blobs.verify(upload, sha)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self.ctx.server.pool, check, path
+            )
+        except BaseException:
+            upload.abort()
+            raise
+        self.ctx.blobs.commit(upload, sha)
+        return sha, upload.size, result
 
     async def send_blob(self, sha256: str, content_type: str, filename: str) -> None:
         path: Path = self.ctx.blobs.path(sha256)

@@ -7,6 +7,7 @@ import sqlite3
 from typing import Any
 
 from jupyter_mlops.messages import utc_now
+from jupyter_mlops.modelfile import PROGRAM
 from jupyter_mlops.serverext.errors import Conflict, InvalidInput, NotFound
 from jupyter_mlops.serverext.store.api import Row
 from jupyter_mlops.serverext.store.trials import TrialQueries
@@ -77,6 +78,8 @@ class ModelQueries(TrialQueries):
     @staticmethod
     def _model_view(row: Row) -> Row:
         row["deployed"] = bool(row["deployed"])
+        # models of the first format are executable programs: listed, never loaded or served
+        row["legacy"] = row["program"] != PROGRAM
         return row
 
     def get_model(self, model_id: str) -> Row:
@@ -107,6 +110,12 @@ class ModelQueries(TrialQueries):
         """Deploy a model unconditionally (a manual deploy or rollback)."""
         with self.transaction() as conn:
             model = self.get_model(model_id)
+            if model["legacy"]:
+                raise Conflict(
+                    f"model {model_id} is a legacy model file (an executable torch program, "
+                    "not loadable as data) and cannot be deployed; re-train it",
+                    {"reason": "legacy_model"},
+                )
             self._insert_deployment(conn, model, reason, metric)
         return self.current_deployment()  # type: ignore[return-value]
 
@@ -118,7 +127,7 @@ class ModelQueries(TrialQueries):
         with self.transaction() as conn:
             model = self.get_model(model_id)
             value = model["metrics"].get(metric)
-            if not isinstance(value, (int, float)):
+            if not isinstance(value, (int, float)) or model["legacy"]:
                 return None
             current = conn.execute(
                 "SELECT metric_value, model_id FROM deployments ORDER BY id DESC LIMIT 1"

@@ -1,18 +1,7 @@
-/** Unit tests of the event message types shared with jupyter_mlops/messages.py. */
+/** Unit tests of the event message types (tests/unit/test_docs.py checks the list itself). */
 import { isEventMessage, SUBSCRIBER_MESSAGE_TYPES } from '../types';
 
 describe('SUBSCRIBER_MESSAGE_TYPES', () => {
-  it('lists the hub-to-subscriber types of the Python protocol, in order', () => {
-    expect(SUBSCRIBER_MESSAGE_TYPES).toEqual([
-      'worker',
-      'job',
-      'log',
-      'metric',
-      'model',
-      'deployment'
-    ]);
-  });
-
   it('tells subscriber messages from other frames', () => {
     for (const type of SUBSCRIBER_MESSAGE_TYPES) {
       expect(isEventMessage({ type })).toBe(true);
