@@ -37,6 +37,21 @@ def _upload(page: Any, name: str, data: bytes, mime: str) -> None:
     chooser.value.set_files({"name": name, "mimeType": mime, "buffer": data})
 
 
+def _drop(page: Any, name: str, data: bytes, mime: str) -> None:
+    """Drop a file on the page's title, away from any upload control, as a browser does."""
+    transfer = page.evaluate_handle(
+        """([name, bytes, mime]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
+            return transfer;
+        }""",
+        [name, list(data), mime],
+    )
+    target = page.locator(".mlops-demo h1")
+    for event in ("dragenter", "dragover", "drop"):
+        target.dispatch_event(event, {"dataTransfer": transfer})
+
+
 def test_demo_follows_deployments_and_classifies(
     mlops_server: Any, mlops_page: Any, artifacts: Path, tmp_path: Path
 ) -> None:
@@ -82,10 +97,16 @@ def test_demo_follows_deployments_and_classifies(
     expect(error).to_contain_text("not an image")
     page.screenshot(path=str(artifacts / "demo-4-bad-input.png"), full_page=True)
 
-    _upload(page, "again.png", png_bytes(50, 80), "image/png")
+    _drop(page, "dropped.png", png_bytes(50, 80), "image/png")  # anywhere on the page
     expect(error).to_be_hidden(timeout=TIMEOUT_MS)
-    expect(result).to_contain_text(model_b["sha1"][:12], timeout=TIMEOUT_MS)
+    expect(result).to_contain_text("dropped.png", timeout=TIMEOUT_MS)
+    expect(result).to_contain_text(model_b["sha1"][:12])
     expect(result.locator(".mlops-demo-bar")).to_have_count(5)
+
+    # closing the page shuts its kernel down; the server's own kernels are left alone
+    assert len(server.kernels()) == 1, server.kernels()  # the visitor's kernel
+    page.close()
+    server.wait_for(lambda: server.kernels() == [], timeout=60)
 
 
 def test_demo_without_model_updates_when_one_is_deployed(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.demo_models import png_bytes
 from tests.support.server import MLOpsServer
 from tests.support.workers import (
     NOTEBOOK,
@@ -71,24 +72,39 @@ def test_notebook_worker_trains_the_sample_grid(tmp_path: Path, monkeypatch) -> 
         losses = [p for p in hub_metrics(server, job["id"]) if p["name"] == "loss"]
         assert len(losses) == 2 * 20  # 200 images / BATCH_SIZE 10, both trials, every batch
 
-        # the stored file predicts in a fresh process that never sees the notebook's class
+        # the stored file is an ONNX graph: it predicts in a fresh process with neither the
+        # notebook's class nor torch
         status, blob = server.request("GET", f"mlops/api/models/{deployed['model_id']}/file")
         assert status == 200
         (tmp_path / "deployed.zip").write_bytes(blob)
         script = textwrap.dedent(
             f"""
-            import sys, hashlib, torch
-            from jupyter_mlops.modelfile import load_model_file
-            model = load_model_file({str(tmp_path / "deployed.zip")!r})
-            out = model(torch.zeros(3, *model.metadata["input_size"]))
-            assert out.shape == (3, len(model.metadata["classes"])), out.shape
+            import sys
+            import numpy as np
+            from jupyter_mlops.modelfile import load_session, read_graph, read_metadata
+            path = {str(tmp_path / "deployed.zip")!r}
+            metadata = read_metadata(path)
+            session = load_session(read_graph(path, 1 << 30))
+            batch = np.zeros((3, *metadata["input_size"]), np.float32)
+            out = session.run(None, {{session.get_inputs()[0].name: batch}})[0]
+            assert out.shape == (3, len(metadata["classes"])), out.shape
             assert not any(m.startswith("jupyter_mlops.tutorial") for m in sys.modules)
-            print(model.metadata["sha1"])
+            assert "torch" not in sys.modules
+            print(metadata["sha1"])
             """
         )
         run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == deployed["sha1"]
+
+        # and the hub serves it: an image in, the top classes and the model's sha1 out
+        status, raw = server.request(
+            "POST", "mlops/api/predict", png_bytes(), {"Content-Type": "image/png"}
+        )
+        assert status == 200, raw
+        answer = json.loads(raw)
+        assert answer["sha1"] == deployed["sha1"] and answer["model_id"] == deployed["model_id"]
+        assert len(answer["predictions"][0]["probabilities"]) == len(deployed["model"]["classes"])
 
         # the kernel stops -> the worker goes offline
         for s in json.loads(server.request("GET", "api/sessions")[1]):

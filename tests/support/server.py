@@ -59,7 +59,11 @@ class MLOpsServer:
                 "port_retries": 0,
             },
             "IdentityProvider": {"token": self.token},
-            "MLOpsApp": {"root_dir": str(self.root_dir), "worker_grace_seconds": grace_seconds},
+            "MLOpsApp": {
+                "root_dir": str(self.root_dir),
+                "worker_grace_seconds": grace_seconds,
+                "visitor_kernel_grace_seconds": 2.0,
+            },
             "LabApp": {"news_url": None},
         }
         for section, values in (extra_config or {}).items():
@@ -157,6 +161,12 @@ class MLOpsServer:
         data = None if body is None else json.dumps(body).encode()
         status, raw = self.request(method, "mlops/api/" + path.lstrip("/"), data, auth=auth)
         return status, json.loads(raw) if raw else None
+
+    def kernels(self) -> list[dict[str, Any]]:
+        """The server's running kernels (``GET /api/kernels``)."""
+        status, raw = self.request("GET", "api/kernels")
+        assert status == 200, raw
+        return json.loads(raw)
 
     def upload_model(self, model_id: str, path: Path) -> tuple[int, Any]:
         data = path.read_bytes()

@@ -39,6 +39,12 @@ class HubClient:
         """Send a JSON request; return the decoded answer. Raises the HubError family."""
         return call(self.hub, method, path, json_body=body, timeout=self.timeout)
 
+    def predict_image(self, data: bytes, top_k: int = 5) -> dict[str, Any]:
+        """Classify an image with the deployed model, served by the hub (``POST /predict``)."""
+        return call(
+            self.hub, "POST", "predict", body=data, query={"top_k": top_k}, timeout=self.timeout
+        )
+
     def download(self, path: str, dest: Path) -> dict[str, str]:
         """Stream a binary resource (a model file) into ``dest``; return the answer's headers."""
         return call(self.hub, "GET", path, download_to=dest, timeout=max(self.timeout, 300.0))

@@ -35,6 +35,7 @@ def call(
     path: str,
     *,
     json_body: Any = None,
+    body: bytes | None = None,
     query: dict[str, Any] | None = None,
     upload: Path | None = None,
     content_type: str = "application/octet-stream",
@@ -43,7 +44,8 @@ def call(
 ) -> Any:
     """Send one request to ``/mlops/api/<path>``; return the decoded JSON answer (or None).
 
-    ``upload`` streams a file as the body; ``download_to`` streams the answer into a file
+    ``body`` sends bytes (of ``content_type``), ``upload`` streams a file as the body;
+    ``download_to`` streams the answer into a file
     (then the answer's headers are returned). Raises ``HubUnreachable`` or a ``HubRequestError``.
     """
     headers = {**hub.headers(), "Accept": "application/json"}
@@ -51,6 +53,9 @@ def call(
     if json_body is not None:
         data = json.dumps(json_body).encode()
         headers["Content-Type"] = "application/json"
+    elif body is not None:
+        data = body
+        headers["Content-Type"] = content_type
     elif method in ("POST", "PUT") and upload is None:
         data = b""
     body_file = None

@@ -4,7 +4,8 @@ REST is the truth: after every (re)connect the mirror re-reads what it holds, th
 the live notifications. The ipywidgets panel and the demo both use it; each listens for the
 parts it shows. Listeners get ``(kind, payload)`` in the socket's thread:
 ``status`` (state, error), ``refreshed`` (None), ``worker``, ``job``, ``models`` (None),
-``deployment`` (the deployment or None), ``log`` and ``metric`` (the message).
+``deployment`` (the deployment or None), ``serving`` (what the hub serves, as
+``GET /predict`` says), ``log`` and ``metric`` (the message).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from jupyter_mlops.kernel_client.hub_client.errors import HubError
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, Any], None]
-PARTS = frozenset({"workers", "jobs", "models", "deployment"})
+PARTS = frozenset({"workers", "jobs", "models", "deployment", "serving"})
 JOBS_SHOWN = 20  # the newest jobs whose trials are read
 
 
@@ -40,6 +41,7 @@ class HubMirror:
         self.models: list[dict[str, Any]] = []
         self.groups: list[dict[str, Any]] = []
         self.deployment: dict[str, Any] | None = None
+        self.serving: dict[str, Any] = {"model": None, "last_error": None}
         self.synced = threading.Event()  # set after the first complete REST read
         self.lock = threading.RLock()
         self._listeners: list[Listener] = []
@@ -91,6 +93,7 @@ class HubMirror:
         jobs = self._read_jobs() if "jobs" in self.parts else None
         models = get("GET", "/models") if "models" in self.parts else None
         deployment = get("GET", "/deployment")["deployment"] if "deployment" in self.parts else None
+        serving = get("GET", "/predict") if "serving" in self.parts else None
         with self.lock:
             if workers is not None:
                 self.workers = {w["id"]: w for w in workers}
@@ -101,6 +104,8 @@ class HubMirror:
             if "deployment" in self.parts:
                 self.deployment = deployment
                 self._mark_deployed()
+            if serving is not None:
+                self.serving = serving
         self.synced.set()
         self._emit("refreshed", None)
 
@@ -143,6 +148,10 @@ class HubMirror:
             self.reload_models()
         elif kind == M.DEPLOYMENT_CHANGED and "deployment" in self.parts:
             self.apply_deployment(message.get("deployment"))
+        elif kind == M.SERVING_CHANGED and "serving" in self.parts:
+            with self.lock:
+                self.serving = message.get("serving") or {"model": None, "last_error": None}
+            self._emit("serving", self.serving)
         elif kind in (M.LOG_LINES, M.METRIC_POINTS):
             self._emit(str(kind), message)
 
