@@ -86,6 +86,61 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def cmdline(pid: int) -> list[str]:
+    """The command line of ``pid`` (empty if it is gone or unreadable)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [part.decode(errors="replace") for part in f.read().split(b"\0") if part]
+    except OSError:
+        return []
+
+
+def find_in_tree(root: int, needle: str) -> int | None:
+    """The first process under ``root`` whose command line holds ``needle`` (None if none)."""
+    for pid in process_tree(root):
+        if any(needle in part for part in cmdline(pid)):
+            return pid
+    return None
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet reaped, counts as gone)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def memory_bytes(pid: int) -> dict[str, int]:
+    """``rss``, ``pss`` and ``uss`` (private) of ``pid`` in bytes; missing keys if unreadable.
+
+    RSS counts shared libraries in full; PSS shares them out among the processes that map
+    them; USS is what only this process holds (what stopping it would free).
+    """
+    out: dict[str, int] = {}
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                out["rss"] = int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/smaps_rollup") as f:
+        private = 0
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key == "Pss":
+                out["pss"] = int(rest.split()[0]) * 1024
+            elif key in ("Private_Clean", "Private_Dirty"):
+                private += int(rest.split()[0]) * 1024
+        out["uss"] = private
+    return out
+
+
+def tree_memory_bytes(root: int) -> dict[str, int]:
+    """:func:`memory_bytes` summed over ``root`` and its descendants."""
+    total: dict[str, int] = {}
+    for pid in process_tree(root):
+        for key, value in memory_bytes(pid).items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
 def tree_cpu_seconds(root: int) -> float:
     total = 0.0
     for pid in process_tree(root):
