@@ -1,5 +1,8 @@
 """Demo benchmark: the hub serving the deployed model (onnxruntime) and a Voilà visitor's kernel.
 
+A long script on purpose: one standalone program, its CLI and its table, readable top to
+bottom; shared helpers live in ``_common.py``.
+
 One run starts a real ``jupyter server`` with jupyter_mlops and Voilà (the tests'
 ``MLOpsServer``; fresh store in a scratch folder, deploy policy ``manual`` so uploads never
 deploy by themselves) and prints one markdown table and notes:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_mlops.messages import NON_FINITE
+
 MAX_TRIALS = 10_000
 
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
@@ -77,11 +79,19 @@ def _coerce(key: str, value: Any, expected: type | None) -> tuple[Any, Problem |
 
 
 def _expected_type(default: Any) -> type | None:
+    if default in NON_FINITE:  # a non-finite float default, as JSON carries it
+        return float
     return type(default) if type(default) in _TYPE_NAMES else None
 
 
-def validate_grid(conf: Any, defaults: Mapping[str, Any] | None = None) -> GridResult:
-    """Validate ``conf`` against ``defaults`` (None: any key is accepted) and expand it."""
+def validate_grid(
+    conf: Any, defaults: Mapping[str, Any] | None = None, max_trials: int = MAX_TRIALS
+) -> GridResult:
+    """Validate ``conf`` against ``defaults`` (None: any key is accepted) and expand it.
+
+    Linear in the size of the conf: duplicates are dropped with a set, and the trial count is
+    multiplied out (and refused past ``max_trials``) before anything is expanded.
+    """
     result = GridResult()
     if not isinstance(conf, dict):
         result.errors.append(
@@ -89,9 +99,9 @@ def validate_grid(conf: Any, defaults: Mapping[str, Any] | None = None) -> GridR
         )
         return result
     declared = dict(defaults) if defaults is not None else None
+    known = ", ".join(declared or ()) or "none"
     for key, raw in conf.items():
         if declared is not None and key not in declared:
-            known = ", ".join(declared) or "none"
             result.warnings.append(
                 Problem(key, f"unknown key {key} is ignored: the worker declares {known}")
             )
@@ -102,12 +112,14 @@ def validate_grid(conf: Any, defaults: Mapping[str, Any] | None = None) -> GridR
             continue
         expected = _expected_type(declared[key]) if declared is not None else None
         axis: list[Any] = []
+        seen: set[tuple[type, Any]] = set()  # (type, value): 1, 1.0 and True stay distinct
         for value in values:
             coerced, problem = _coerce(key, value, expected)
             if problem is not None:
                 result.errors.append(problem)
                 break
-            if coerced not in axis:
+            if (type(coerced), coerced) not in seen:
+                seen.add((type(coerced), coerced))
                 axis.append(coerced)
         else:
             result.conf[key] = axis
@@ -119,8 +131,12 @@ def validate_grid(conf: Any, defaults: Mapping[str, Any] | None = None) -> GridR
     count = 1
     for axis in result.conf.values():
         count *= len(axis)
-    if count > MAX_TRIALS:
-        result.errors.append(Problem(None, f"the grid has {count} trials; at most {MAX_TRIALS}"))
+    if count > max_trials:
+        # str() of an int over 4,300 digits raises: name a huge count by its magnitude
+        shown = f"{count}" if count < 10**15 else f"about 10^{int(count.bit_length() * 0.30103)}"
+        result.errors.append(
+            Problem(None, f"the grid has {shown} trials; a job may have at most {max_trials}")
+        )
         return result
     base = dict(declared or {})
     for combo in itertools.product(*result.conf.values()):

@@ -23,6 +23,8 @@ import zipfile
 from pathlib import Path
 from typing import IO, Any
 
+from jupyter_mlops.messages import decode
+
 FORMAT_VERSION = 2
 METADATA_NAME = "metadata.json"
 GRAPH_NAME = "model.onnx"
@@ -92,7 +94,8 @@ def read_metadata(source: str | os.PathLike[str] | IO[bytes]) -> dict[str, Any]:
             names = set(archive.namelist())
             if METADATA_NAME not in names:
                 raise ModelFileError(f"the archive has no {METADATA_NAME}")
-            metadata = json.loads(_read_member(archive, METADATA_NAME, MAX_METADATA_BYTES))
+            # NaN and infinities (a diverged metric) are read as text, as every message is
+            metadata = decode(_read_member(archive, METADATA_NAME, MAX_METADATA_BYTES))
             if not isinstance(metadata, dict):
                 raise ModelFileError(f"{METADATA_NAME} must hold a JSON object")
             if metadata.get("program") in LEGACY_PROGRAMS:
@@ -104,9 +107,11 @@ def read_metadata(source: str | os.PathLike[str] | IO[bytes]) -> dict[str, Any]:
                 raise error
             if GRAPH_NAME not in names:
                 raise ModelFileError(f"the archive has no {GRAPH_NAME}")
+    except ModelFileError:
+        raise
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise ModelFileError(f"not a model file (a zip archive is expected): {exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, too deep, a 4,301-digit number
         raise ModelFileError(f"{METADATA_NAME} is not valid JSON: {exc}") from exc
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:

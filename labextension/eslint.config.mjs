@@ -36,5 +36,10 @@ export default tseslint.config(
       'prefer-arrow-callback': 'error'
     }
   },
+  {
+    // jest.mock factories run before imports are evaluated: they must require() modules
+    files: ['src/__tests__/**/*.ts'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' }
+  },
   prettierRecommended
 );

@@ -10,15 +10,19 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
 
+from jupyter_mlops.grid import MAX_TRIALS
 from jupyter_mlops.messages import API_PREFIX
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.deployment import DeploymentPolicy
+from jupyter_mlops.serverext.errors import MLOpsError
 from jupyter_mlops.serverext.handlers.base import Context
+from jupyter_mlops.serverext.handlers.damaged import DamagedStoreHandler
 from jupyter_mlops.serverext.handlers.openapi import build_openapi
 from jupyter_mlops.serverext.hub import Hub, Timer
 from jupyter_mlops.serverext.routes import ROUTES, url_pattern
 from jupyter_mlops.serverext.serving import ModelServer
 from jupyter_mlops.serverext.store import MLOpsStore, Store
+from jupyter_mlops.serverext.storecheck import startup_damage
 
 
 class MLOpsApp(ExtensionApp):
@@ -38,6 +42,17 @@ class MLOpsApp(ExtensionApp):
     max_upload_bytes = Int(1 << 30, config=True, help="Largest model file accepted, in bytes.")
     max_predict_bytes = Int(
         20 << 20, config=True, help="Largest body POST /predict accepts (an image), in bytes."
+    )
+    max_subscriber_bytes = Int(
+        16 << 20,
+        config=True,
+        help="Notifications (bytes) an events subscriber may leave unread; past this it is "
+        "disconnected and catches up over REST when it reconnects.",
+    )
+    max_trials_per_job = Int(
+        MAX_TRIALS,
+        config=True,
+        help="Most trials one job may have; a larger grid is refused with its trial count.",
     )
     serving_threads = Int(2, config=True, help="Threads that load and run the served model.")
     visitor_kernel_grace_seconds = Float(
@@ -68,8 +83,24 @@ class MLOpsApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         root = Path(self.root_dir).expanduser()
-        store = self.store_class(root)
+        #: why the store was not opened (every route then answers 503 with it), or None
+        self.damage: str | None = None
+        try:
+            store = self.store_class(root)
+        except MLOpsError as exc:  # StoreDamaged, or DiskFull while creating it
+            self._refuse_store(root, exc.message)
+            return
         blobs = BlobStore(root / "blobs")
+        problems = startup_damage(store, blobs)
+        if problems:
+            store.close()
+            shown = "; ".join(problems[:5]) + (
+                f"; and {len(problems) - 5} more" if problems[5:] else ""
+            )
+            self._refuse_store(
+                root, f"{len(problems)} stored file(s) are missing or damaged: {shown}"
+            )
+            return
         policy = DeploymentPolicy(
             self.deploy_policy, self.deploy_metric, self.deploy_higher_is_better
         )
@@ -80,6 +111,7 @@ class MLOpsApp(ExtensionApp):
             grace_seconds=self.worker_grace_seconds,
             schedule=_call_later,
             log=self.log,
+            max_trials=self.max_trials_per_job,
         )
         server = ModelServer(
             blobs,
@@ -98,6 +130,7 @@ class MLOpsApp(ExtensionApp):
             max_upload_bytes=self.max_upload_bytes,
             max_predict_bytes=self.max_predict_bytes,
             openapi=build_openapi(API_PREFIX, ROUTES),
+            max_subscriber_bytes=self.max_subscriber_bytes,
         )
         self.log.info(
             "jupyter_mlops: store at %s (policy %s on %s)",
@@ -105,6 +138,15 @@ class MLOpsApp(ExtensionApp):
             self.deploy_policy,
             self.deploy_metric,
         )
+
+    def _refuse_store(self, root: Path, reason: str) -> None:
+        """Keep the store closed: log why, and answer every route with it (503)."""
+        self.damage = (
+            f"the jupyter-mlops store at {root} was not opened: {reason}. "
+            f"Check it with the server stopped: python -m jupyter_mlops.check {root} "
+            "(add --repair to repair what can be repaired)"
+        )
+        self.log.error("jupyter_mlops: %s", self.damage)
 
     def initialize_handlers(self) -> None:
         # The demo page hands an image (up to max_predict_bytes, base64) to its kernel in one
@@ -116,12 +158,19 @@ class MLOpsApp(ExtensionApp):
         settings["websocket_max_message_size"] = max(
             settings.get("websocket_max_message_size", 10 << 20), wanted
         )
+        if self.damage is not None:
+            self.handlers.extend(
+                (url_pattern(template), DamagedStoreHandler, {"reason": self.damage})
+                for template, _ in ROUTES
+            )
+            return
         self.handlers.extend(
             (url_pattern(template), handler, {"ctx": self.context}) for template, handler in ROUTES
         )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        self.context.server.follow(self.context.store.current_deployment())
+        if self.damage is None:
+            self.context.server.follow(self.context.store.current_deployment())
         if self.visitor_kernel_grace_seconds > 0:
             from jupyter_mlops.serverext.visitors import VisitorReaper
 
@@ -142,6 +191,8 @@ class MLOpsApp(ExtensionApp):
         reaper = getattr(self, "_reaper", None)
         if reaper is not None:
             reaper.stop()
+        if getattr(self, "context", None) is None:
+            return  # the store was never opened
         self.context.hub.stop()
         self.context.server.close()
         self.context.store.close()

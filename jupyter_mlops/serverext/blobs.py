@@ -2,17 +2,24 @@
 
 An upload is written to a temporary file in the same folder, hashed as it streams, fsynced
 and renamed into place only when its sha256 matches, so no half-written model is ever visible.
+A full disk raises ``DiskFull`` and removes the temporary file. :meth:`BlobStore.check_file`
+tells whether a stored file is still what its name says (missing, or another sha256).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from jupyter_mlops.serverext.errors import InvalidInput, PayloadTooLarge
+from jupyter_mlops.private import private_dir
+from jupyter_mlops.serverext.errors import DiskFull, InvalidInput, PayloadTooLarge
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -21,7 +28,10 @@ class Upload:
     """One upload in progress: a temporary file plus a running hash and size."""
 
     def __init__(self, folder: Path, limit: int) -> None:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".upload-")
+        try:
+            fd, name = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
+        except OSError as exc:
+            raise _disk_full(exc, folder) if _is_full(exc) else exc from None
         self.tmp_path = Path(name)
         self._file = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
@@ -38,7 +48,11 @@ class Upload:
                 {"limit": self.limit},
             )
         self._hash.update(chunk)
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            self.abort()
+            raise _disk_full(exc, self.tmp_path.parent) if _is_full(exc) else exc from None
 
     @property
     def sha256(self) -> str:
@@ -47,25 +61,47 @@ class Upload:
     def close(self) -> None:
         """Flush and fsync the temporary file."""
         if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+            except OSError as exc:
+                self.abort()
+                raise _disk_full(exc, self.tmp_path.parent) if _is_full(exc) else exc from None
 
     def abort(self) -> None:
         """Drop the temporary file."""
         if not self._file.closed:
-            self._file.close()
+            with contextlib.suppress(OSError):  # closing flushes: a full disk may refuse
+                self._file.close()
         self.tmp_path.unlink(missing_ok=True)
+
+
+TEMP_PREFIX = ".upload-"
+
+
+def _is_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(exc: OSError, folder: Path) -> DiskFull:
+    return DiskFull(
+        f"disk full: the store's folder {folder} has no space left ({exc.strerror}); the "
+        "upload was dropped. Free some space and upload again",
+        {"reason": "disk_full"},
+    )
 
 
 class BlobStore:
     """Files named by their sha256 under one folder."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for stale in self.folder.glob(".upload-*"):
+    def __init__(self, folder: Path, clean: bool = True) -> None:
+        """``clean`` removes temporary files left by uploads cut short (at server start)."""
+        self.folder = private_dir(folder)  # 0700; uploads are mkstemp files, 0600
+        for stale in self.folder.glob(f"{TEMP_PREFIX}*") if clean else ():
             stale.unlink(missing_ok=True)
+        self._verified: dict[str, tuple[int, int]] = {}  # sha256 -> (size, mtime_ns) hashed ok
+        self._verified_lock = threading.Lock()
 
     def path(self, sha256: str) -> Path:
         if not SHA256_RE.match(sha256):
@@ -102,3 +138,41 @@ class BlobStore:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+        with self._verified_lock:
+            self._verified.pop(sha256, None)
+
+    def check_file(self, sha256: str, size: int | None = None, deep: bool = True) -> str | None:
+        """What is wrong with the stored file ``sha256`` (None: nothing). ``deep`` re-hashes it
+        (once per version of the file: a file hashed before and unchanged since is trusted)."""
+        path = self.path(sha256)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return "its file is missing from the store"
+        if size is not None and stat.st_size != size:
+            return f"its file has {stat.st_size} bytes, not the {size} recorded"
+        if not deep:
+            return None
+        stamp = (stat.st_size, stat.st_mtime_ns)
+        with self._verified_lock:
+            if self._verified.get(sha256) == stamp:
+                return None
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            return f"its file does not match its sha256 (it hashes to {digest.hexdigest()[:16]}…)"
+        with self._verified_lock:
+            self._verified[sha256] = stamp
+        return None
+
+    def stored(self) -> Iterator[str]:
+        """The sha256 of every stored file."""
+        for path in self.folder.iterdir():
+            if SHA256_RE.match(path.name):
+                yield path.name
+
+    def temporary(self) -> list[Path]:
+        """Temporary files of uploads (none once the server is stopped: they are leftovers)."""
+        return sorted(self.folder.glob(f"{TEMP_PREFIX}*"))

@@ -22,6 +22,12 @@ class InvalidInput(MLOpsError):
     status = 400
 
 
+class Forbidden(MLOpsError):
+    """The credential may not do this (a scoped token off its scope, or not the lease holder)."""
+
+    status = 403
+
+
 class NotFound(MLOpsError):
     """The named worker, job, trial or model does not exist."""
 
@@ -38,3 +44,21 @@ class PayloadTooLarge(MLOpsError):
     """An upload is over the configured size limit."""
 
     status = 413
+
+
+class DamagedFile(MLOpsError):
+    """A stored file (a model, a checkpoint) is missing or does not match its sha256."""
+
+    status = 500
+
+
+class StoreDamaged(MLOpsError):
+    """The store cannot be used: its database or its files are damaged (every route says why)."""
+
+    status = 503
+
+
+class DiskFull(MLOpsError):
+    """The store's disk is full: nothing was stored (and no temporary file is left)."""
+
+    status = 507

@@ -17,6 +17,7 @@ from jupyter_mlops.serverext.handlers.jobs import (
     JobMetricsHandler,
     JobRetryHandler,
     JobsHandler,
+    WorkerHandler,
     WorkersHandler,
 )
 from jupyter_mlops.serverext.handlers.models import (
@@ -28,10 +29,16 @@ from jupyter_mlops.serverext.handlers.models import (
 from jupyter_mlops.serverext.handlers.openapi import OpenAPIHandler
 from jupyter_mlops.serverext.handlers.predict import PredictHandler
 from jupyter_mlops.serverext.handlers.sockets import EventsSocket, WorkerSocket
+from jupyter_mlops.serverext.handlers.tokens import (
+    CredentialHandler,
+    TokenHandler,
+    TokensHandler,
+)
 
 # (path template under API_PREFIX, handler); {name} segments match one path segment.
 ROUTES: list[tuple[str, type]] = [
     ("/workers", WorkersHandler),
+    ("/workers/{worker_id}", WorkerHandler),
     ("/grid/validate", GridValidateHandler),
     ("/jobs", JobsHandler),
     ("/jobs/{job_id}", JobHandler),
@@ -46,6 +53,9 @@ ROUTES: list[tuple[str, type]] = [
     ("/deployment", DeploymentHandler),
     ("/deployment/history", DeploymentHistoryHandler),
     ("/predict", PredictHandler),
+    ("/tokens", TokensHandler),
+    ("/tokens/{token_id}", TokenHandler),
+    ("/credential", CredentialHandler),
     ("/openapi.json", OpenAPIHandler),
     ("/ws/worker", WorkerSocket),
     ("/ws/events", EventsSocket),

@@ -137,6 +137,17 @@ export function formatCount(count: number | null | undefined): string {
   return String(count);
 }
 
+/** How the hub writes a non-finite number (a diverged loss) in JSON: as this text. */
+export const NON_FINITE = ['NaN', 'Infinity', '-Infinity'];
+
+/** A number, or the text the hub sends for NaN and ±Infinity. */
+export function isMetricValue(value: unknown): value is number | string {
+  return (
+    typeof value === 'number' ||
+    (typeof value === 'string' && NON_FINITE.includes(value))
+  );
+}
+
 /** Metric names shown first, in this order, where metrics are listed. */
 export const MAIN_METRICS = ['test_accuracy', 'test_loss'];
 
@@ -147,18 +158,23 @@ export const MAIN_METRICS = ['test_accuracy', 'test_loss'];
  */
 export function numericMetrics(
   metrics: { [name: string]: unknown } | null | undefined
-): [string, number][] {
+): [string, number | string][] {
   const rank = (name: string) => {
     const index = MAIN_METRICS.indexOf(name);
     return index < 0 ? MAIN_METRICS.length : index;
   };
   return Object.entries(metrics ?? {})
-    .filter((entry): entry is [string, number] => typeof entry[1] === 'number')
+    .filter((entry): entry is [string, number | string] =>
+      isMetricValue(entry[1])
+    )
     .sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0]));
 }
 
 /** A metric value: accuracies in [0, 1] as percents, other numbers to 4 digits. */
 export function formatMetric(name: string, value: unknown): string {
+  if (typeof value === 'string' && NON_FINITE.includes(value)) {
+    return value; // "NaN": a diverged value, shown as such
+  }
   if (typeof value !== 'number') {
     return value === null || value === undefined ? '' : JSON.stringify(value);
   }

@@ -9,7 +9,9 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
+import { registerCompare } from './compare/plugin';
 import { MLOpsPanel } from './components/Panel';
 import { EventsClient } from './events';
 import { mlopsIcon } from './icon';
@@ -29,11 +31,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description:
     'MLOps side panel: workers, grid launcher, live jobs, models and deployment.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer],
+  optional: [ICommandPalette, ILayoutRestorer, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     const service = new MLOpsService();
     const events = new EventsClient({ url: service.eventsUrl() });
@@ -53,6 +56,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => app.shell.activateById(PANEL_ID)
     });
     palette?.addItem({ command: CommandIDs.open, category: 'MLOps' });
+    // `mlops:compare-job` ({ jobId }): a main-area tab comparing a job's trials.
+    registerCompare(app, { api: service, events, rendermime, restorer });
 
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, PANEL_ID);

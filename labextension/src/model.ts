@@ -25,6 +25,7 @@ export { PAGE_SIZE } from './state/jobstream';
 export type MLOpsApi = Pick<
   MLOpsService,
   | 'listWorkers'
+  | 'forgetWorker'
   | 'listJobs'
   | 'getJob'
   | 'launchJob'
@@ -176,6 +177,16 @@ export class MLOpsModel implements IDisposable {
   /** Re-run the failed trials of a job (its answer may revive a final job). */
   async retry(jobId: number): Promise<void> {
     this._entities.upsertJob(await this.api.retryJob(jobId), true);
+    this._changed.emit();
+  }
+
+  /** Forget an offline worker: it leaves the list (the server says 409 while it is online). */
+  async forgetWorker(workerId: number): Promise<void> {
+    const worker = await this.api.forgetWorker(workerId);
+    this._entities.applyEvent({
+      type: 'worker',
+      worker: { ...worker, forgotten: true }
+    });
     this._changed.emit();
   }
 

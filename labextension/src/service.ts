@@ -8,9 +8,13 @@ import {
   ILogPage,
   IMetricPage,
   IModel,
+  IIssuedToken,
   IModelList,
+  ISearchSummary,
+  IToken,
   IWorker,
-  JSONObject
+  JSONObject,
+  TokenScope
 } from './types';
 
 /** Path of the API below the server's base URL. */
@@ -48,6 +52,32 @@ export class MLOpsService {
   /** `GET /workers` */
   async listWorkers(): Promise<IWorker[]> {
     return (await this.request<{ workers: IWorker[] }>('workers')).workers;
+  }
+
+  /** `DELETE /workers/{id}`: forget an offline worker (an `MLOpsError` 409 while online). */
+  forgetWorker(workerId: number): Promise<IWorker> {
+    return this.request(`workers/${workerId}`, { method: 'DELETE' });
+  }
+
+  /** `GET /tokens`: scoped tokens, newest first (never their secrets). */
+  async listTokens(): Promise<IToken[]> {
+    return (await this.request<{ tokens: IToken[] }>('tokens')).tokens;
+  }
+
+  /** `POST /tokens`: issue a token; its secret is in this answer only. */
+  createToken(
+    name: string,
+    scope: TokenScope = 'worker'
+  ): Promise<IIssuedToken> {
+    return this.request('tokens', {
+      method: 'POST',
+      body: JSON.stringify({ name, scope })
+    });
+  }
+
+  /** `DELETE /tokens/{id}`: revoke; its workers' links close and their trials re-queue. */
+  revokeToken(tokenId: number): Promise<IToken> {
+    return this.request(`tokens/${tokenId}`, { method: 'DELETE' });
   }
 
   /** `POST /grid/validate` (answers 200 even when the conf is invalid). */
@@ -94,6 +124,11 @@ export class MLOpsService {
   /** `GET /jobs/{id}/metrics?after=SEQ&limit=N` */
   getMetrics(jobId: number, after = 0, limit?: number): Promise<IMetricPage> {
     return this.request(`jobs/${jobId}/metrics` + query({ after, limit }));
+  }
+
+  /** `GET /jobs/{id}/search`: the search's settings, its best trial and param importances. */
+  getSearch(jobId: number): Promise<ISearchSummary> {
+    return this.request(`jobs/${jobId}/search`);
   }
 
   /** `GET /models`: every model, grouped by job. */

@@ -21,6 +21,31 @@ export interface IWorker {
   status: WorkerStatus;
   current_job: number | null;
   current_trial: string | null;
+  /** The scoped token it connected with (null: the Jupyter credential). */
+  token_id?: number | null;
+  /** True in the `worker` event of a worker that was just forgotten (it leaves the list). */
+  forgotten?: boolean;
+}
+
+/** What a scoped token may be used for. */
+export type TokenScope = 'worker' | 'predict';
+
+/** A scoped token as `GET /tokens` lists it (never its secret). */
+export interface IToken {
+  id: number;
+  name: string;
+  scope: TokenScope;
+  created: string;
+  last_used: string | null;
+  /** When it was revoked, or null while it is valid. */
+  revoked: string | null;
+}
+
+/** Answer of `POST /tokens`: the secret, shown once, and the lines to paste where it is used. */
+export interface IIssuedToken {
+  token: IToken;
+  secret: string;
+  setup: string[];
 }
 
 /** Something wrong (error) or worth knowing (warning) about a conf. */
@@ -46,8 +71,9 @@ export interface IGridValidation {
 export type JobStatus =
   'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
 
+/** `pruned`: final; the search's pruner stopped the trial early (it has no model). */
 export type TrialStatus =
-  'pending' | 'running' | 'finished' | 'failed' | 'cancelled';
+  'pending' | 'running' | 'finished' | 'failed' | 'cancelled' | 'pruned';
 
 /**
  * One grid point of a job. Trials are leased to workers one at a time, so the trials of one
@@ -132,6 +158,8 @@ export interface IMetricPoint {
   step: number;
   value: number;
   time: string;
+  /** The trial's lease (attempt) that reported it; a resumed attempt reports its steps again. */
+  attempt?: number;
 }
 
 /** Answer of `GET /jobs/{id}/logs`. */
@@ -146,6 +174,35 @@ export interface IMetricPage {
   job_id: number;
   points: IMetricPoint[];
   last_seq: number | null;
+}
+
+export type SearchMethod = 'grid' | 'random' | 'tpe';
+
+export type SearchDirection = 'maximize' | 'minimize';
+
+/** A job's search settings, as `GET /jobs/{id}/search` reports them. */
+export interface ISearchSettings {
+  method: SearchMethod;
+  /** The objective: a metric name of the trials. */
+  metric: string;
+  direction: SearchDirection;
+  /** Most trials to run (null: no budget; a grid runs every point). */
+  budget: number | null;
+  parallel: number | null;
+  pruner: { type: string; [setting: string]: any } | null;
+}
+
+/** The best trial so far by the search's metric and direction. */
+export interface ISearchBest {
+  trial_id: string;
+  value: number;
+}
+
+/** Answer of `GET /jobs/{id}/search`; `importance` is {} when none can be computed yet. */
+export interface ISearchSummary {
+  search: ISearchSettings;
+  best: ISearchBest | null;
+  importance: { [param: string]: number };
 }
 
 /** A stored model (one per trial). */
@@ -166,6 +223,8 @@ export interface IModel {
   program: string;
   created: string;
   deployed: boolean;
+  /** Why its file cannot be used (missing, or not its sha256); never served or deployed. */
+  damaged?: string | null;
 }
 
 /** Models of one job, as grouped by `GET /models`. */

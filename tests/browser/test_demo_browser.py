@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.demo_models import make_demo_model, png_bytes
+from tests.support.leases import seed_models
 
 pytestmark = pytest.mark.browser
 
@@ -23,12 +24,10 @@ def _open_demo(server: Any, page: Any) -> None:
     page.evaluate("window.__mlopsSamePage = true")
 
 
-def _create_job(server: Any) -> int:
-    status, job = server.api(
-        "POST", "jobs", {"conf": {"LEARNING_RATE": [0.001, 0.002]}, "worker": "any"}
-    )
-    assert status == 201, job
-    return job["id"]
+def _seed(server: Any, *paths: Path) -> int:
+    """Store the models (one trial each, leased to a scripted worker); return the job id."""
+    ids = seed_models(server, list(paths))
+    return int(ids[0].split("-")[0])
 
 
 def _upload(page: Any, name: str, data: bytes, mime: str) -> None:
@@ -58,11 +57,9 @@ def test_demo_follows_deployments_and_classifies(
     from playwright.sync_api import expect
 
     page, server = mlops_page, mlops_server
-    job = _create_job(server)
     model_a = make_demo_model(tmp_path / "a.zip", seed=1, accuracy=0.6)
     model_b = make_demo_model(tmp_path / "b.zip", seed=2, accuracy=0.4)
-    assert server.upload_model(f"{job}-0", tmp_path / "a.zip")[0] == 201
-    assert server.upload_model(f"{job}-1", tmp_path / "b.zip")[0] == 201
+    job = _seed(server, tmp_path / "a.zip", tmp_path / "b.zip")
     status, current = server.api("GET", "deployment")
     assert current["deployment"]["sha1"] == model_a["sha1"]  # A beat nothing, B is worse
 
@@ -121,9 +118,8 @@ def test_demo_without_model_updates_when_one_is_deployed(
     expect(page.locator(".mlops-demo-error")).to_contain_text("No model is deployed yet")
     page.screenshot(path=str(artifacts / "demo-0-no-model.png"), full_page=True)
 
-    job = _create_job(server)
     model = make_demo_model(tmp_path / "a.zip", seed=3, accuracy=0.5)
-    assert server.upload_model(f"{job}-0", tmp_path / "a.zip")[0] == 201  # auto-deployed
+    _seed(server, tmp_path / "a.zip")  # auto-deployed
     expect(page.locator(".mlops-demo-sha1")).to_have_text(model["sha1"], timeout=TIMEOUT_MS)
     expect(page.locator(".mlops-demo-notice")).to_contain_text("Model updated")
 

@@ -19,7 +19,7 @@ from tests.support.server import MLOpsServer
 from tests.support.synthetic import WorkerProcess
 from tests.support.workers import hub_log, hub_metrics, run_in_kernel
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The server pings worker links every 0.5 s and drops one silent for 1.5 s (a frozen process).

@@ -24,7 +24,7 @@ from tests.support.workers import (
     tiny_data_dir,
 )
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
 
 class Counter(Callback):

@@ -11,23 +11,18 @@ from typing import Any
 
 from jupyter_mlops.kernel_client.demo.app import demo_app
 from tests.support.demo_models import make_demo_model, png_bytes
+from tests.support.leases import seed_models
 from tests.support.server import MLOpsServer
 from tests.support.waiting import wait_until
 
 
 def _two_models(server: MLOpsServer, tmp_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     """Two trials' models uploaded; the first (better) one is deployed and served."""
-    status, job = server.api(
-        "POST", "jobs", {"conf": {"LEARNING_RATE": [0.1, 0.2]}, "worker": "any"}
-    )
-    assert status == 201, job
-    ids = [f"{job['id']}-0", f"{job['id']}-1"]
     models = [
         make_demo_model(tmp_path / "a.zip", seed=1, accuracy=0.6),
         make_demo_model(tmp_path / "b.zip", seed=2, accuracy=0.4),
     ]
-    assert server.upload_model(ids[0], tmp_path / "a.zip")[0] == 201
-    assert server.upload_model(ids[1], tmp_path / "b.zip")[0] == 201
+    ids = seed_models(server, [tmp_path / "a.zip", tmp_path / "b.zip"])
     served = wait_until(
         lambda: (server.api("GET", "predict")[1]["model"] or {}).get("sha1"), what="served"
     )

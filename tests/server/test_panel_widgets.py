@@ -13,6 +13,7 @@ import pytest
 
 from jupyter_mlops.kernel_client.panel import MLOpsPanel, panel
 from tests.support.demo_models import make_demo_model
+from tests.support.leases import seed_models
 from tests.support.waiting import wait_until
 
 
@@ -125,23 +126,25 @@ def test_panel_shows_workers_launches_and_deploys(
         widget.conf.value = "{not json"
         assert "Not valid JSON" in widget.validation_view.value and widget.launch.disabled
 
+        # models come from the lease holders of another job's trials
         good = make_demo_model(tmp_path / "good.zip", seed=1, accuracy=0.7)
         worse = make_demo_model(tmp_path / "worse.zip", seed=2, accuracy=0.3)
-        assert mlops_server.upload_model(f"{job_id}-0", tmp_path / "good.zip")[0] == 201
-        assert mlops_server.upload_model(f"{job_id}-1", tmp_path / "worse.zip")[0] == 201
+        good_id, worse_id = seed_models(
+            mlops_server, [tmp_path / "good.zip", tmp_path / "worse.zip"]
+        )
 
         buttons = wait_until(lambda: len(_deploy_buttons(widget)) == 2 and _deploy_buttons(widget))
         wait_until(lambda: good["sha1"] in widget.deployed.value)
         buttons = _deploy_buttons(widget)
-        assert buttons[f"{job_id}-0"].disabled and not buttons[f"{job_id}-1"].disabled
+        assert buttons[good_id].disabled and not buttons[worse_id].disabled
 
-        buttons[f"{job_id}-1"].click()
+        buttons[worse_id].click()
         wait_until(lambda: worse["sha1"] in widget.deployed.value)
         assert "manual" in widget.deployed.value
         _, current = mlops_server.api("GET", "deployment")
-        assert current["deployment"]["model_id"] == f"{job_id}-1"
+        assert current["deployment"]["model_id"] == worse_id
         buttons = _deploy_buttons(widget)
-        assert buttons[f"{job_id}-1"].disabled and not buttons[f"{job_id}-0"].disabled
+        assert buttons[worse_id].disabled and not buttons[good_id].disabled
     wait_until(lambda: "offline" in widget.workers_view.value)
 
 
@@ -169,3 +172,17 @@ def test_panel_retries_failed_trials(mlops_server: Any, mlops_panel: MLOpsPanel)
         _, again = mlops_server.api("GET", f"jobs/{job_id}")
         assert again["trials"][0]["status"] in ("pending", "running")
         wait_until(lambda: row.retry.layout.display == "none")
+
+
+def test_panel_forgets_an_offline_worker(mlops_server: Any, mlops_panel: MLOpsPanel) -> None:
+    widget = mlops_panel
+    with FakeWorker(mlops_server, "short-lived"):
+        wait_until(lambda: "short-lived" in widget.workers_view.value)
+        assert widget.forget_row.layout.display == "none"  # nothing offline to forget
+    wait_until(lambda: widget.forget_row.layout.display != "none")
+    assert [name for name, _ in widget.forget_choice.options] == ["short-lived"]
+    widget.forget.click()
+    assert "Forgot worker short-lived" in widget.message.value
+    wait_until(lambda: "short-lived" not in widget.workers_view.value)
+    assert widget.forget_row.layout.display == "none"
+    assert mlops_server.api("GET", "workers")[1]["workers"] == []

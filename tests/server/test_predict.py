@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from tests.support.api import call
 from tests.support.demo_models import png_bytes
+from tests.support.leases import leased_trials, put_model
 from tests.support.models import make_model_file
 from tests.support.payloads import legacy_model_file
 
@@ -29,11 +29,6 @@ def mlops_config() -> dict:
     return {"worker_grace_seconds": 1.0, "max_upload_bytes": 1 << 20, "max_predict_bytes": LIMIT}
 
 
-async def _upload(jp_fetch, model_id: str, data: bytes) -> tuple[int, Any]:
-    params = {"sha256": hashlib.sha256(data).hexdigest()}
-    return await call(jp_fetch, "PUT", f"models/{model_id}/file", data, params=params)
-
-
 async def _served(jp_fetch, sha1: str | None) -> dict:
     """GET /predict until it describes the model of ``sha1`` (the auto deploy loads it)."""
     for _ in range(400):
@@ -45,14 +40,15 @@ async def _served(jp_fetch, sha1: str | None) -> dict:
     raise AssertionError(f"sha1 {sha1} never served: {described}")
 
 
-async def _two_models(jp_fetch, tmp_path: Path) -> list[dict]:
-    """Two trials' models stored; the better (the first) deployed automatically and served."""
-    _, job = await call(jp_fetch, "POST", "jobs", {"worker": "any", "conf": {"LR": [1, 2]}})
+async def _two_models(jp_fetch, jp_ws_fetch, tmp_path: Path) -> list[dict]:
+    """Two trials' models stored by their lease holders; the better (the first) deployed
+    automatically and served."""
+    _, leases = await leased_trials(jp_fetch, jp_ws_fetch, 2)
     models = []
-    for index, accuracy in enumerate([0.6, 0.4]):
-        path = tmp_path / f"{index}.zip"
-        make_model_file(path, accuracy=accuracy, seed=index)
-        status, model = await _upload(jp_fetch, f"{job['id']}-{index}", path.read_bytes())
+    for lease, accuracy in zip(leases, [0.6, 0.4], strict=True):
+        path = tmp_path / f"{lease.trial_id}.zip"
+        make_model_file(path, accuracy=accuracy, seed=int(lease.trial_id.split("-")[1]))
+        status, model = await put_model(jp_fetch, lease, path.read_bytes())
         assert status == 201, model
         models.append(model)
     assert models[0]["sha1"] != models[1]["sha1"]
@@ -73,8 +69,10 @@ def _multipart(data: bytes) -> tuple[bytes, dict[str, str]]:
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
-async def test_the_deployed_model_is_described_and_classifies(jp_fetch, tmp_path) -> None:
-    two_models = await _two_models(jp_fetch, tmp_path)
+async def test_the_deployed_model_is_described_and_classifies(
+    jp_fetch, jp_ws_fetch, tmp_path
+) -> None:
+    two_models = await _two_models(jp_fetch, jp_ws_fetch, tmp_path)
     deployed = two_models[0]
     described = await _served(jp_fetch, deployed["sha1"])
     assert described["last_error"] is None
@@ -104,8 +102,8 @@ async def test_the_deployed_model_is_described_and_classifies(jp_fetch, tmp_path
         assert prediction["top"][0]["class"].startswith("class")
 
 
-async def test_bad_requests_get_json_errors(jp_fetch, tmp_path) -> None:
-    two_models = await _two_models(jp_fetch, tmp_path)
+async def test_bad_requests_get_json_errors(jp_fetch, jp_ws_fetch, tmp_path) -> None:
+    two_models = await _two_models(jp_fetch, jp_ws_fetch, tmp_path)
     wrong_shape = json.dumps({"inputs": np.zeros((3, 8, 8)).tolist()})
     cases = [
         (b"this is not an image", png(), 400, "not an image"),
@@ -142,8 +140,8 @@ async def _post_chunked(jp_fetch, size: int) -> tuple[int, Any]:
     return response.code, json.loads(response.body) if response.body else None
 
 
-async def test_a_chunked_body_over_the_limit_is_refused(jp_fetch, tmp_path) -> None:
-    two_models = await _two_models(jp_fetch, tmp_path)
+async def test_a_chunked_body_over_the_limit_is_refused(jp_fetch, jp_ws_fetch, tmp_path) -> None:
+    two_models = await _two_models(jp_fetch, jp_ws_fetch, tmp_path)
     status, reply = await _post_chunked(jp_fetch, LIMIT + 1)
     assert status == 413 and f"at most {LIMIT}" in reply["error"]
     # far over: tornado answers a bare 400 and closes before the handler reads it all
@@ -160,8 +158,8 @@ async def test_nothing_deployed_yet_is_a_503(jp_fetch) -> None:
     assert status == 503 and "No model is deployed yet" in reply["error"]
 
 
-async def test_predict_requires_authentication(jp_fetch, tmp_path) -> None:
-    await _two_models(jp_fetch, tmp_path)
+async def test_predict_requires_authentication(jp_fetch, jp_ws_fetch, tmp_path) -> None:
+    await _two_models(jp_fetch, jp_ws_fetch, tmp_path)
     status, reply = await call(jp_fetch, "GET", "predict", headers={"Authorization": ""})
     assert status == 403 and "sha1" not in json.dumps(reply)
     status, reply = await call(
@@ -171,7 +169,7 @@ async def test_predict_requires_authentication(jp_fetch, tmp_path) -> None:
 
 
 async def test_a_rollback_answers_once_served_and_notifies(jp_fetch, jp_ws_fetch, tmp_path) -> None:
-    two_models = await _two_models(jp_fetch, tmp_path)
+    two_models = await _two_models(jp_fetch, jp_ws_fetch, tmp_path)
     events = await jp_ws_fetch("mlops", "api", "ws", "events")
     other = two_models[1]
     status, deployment = await call(jp_fetch, "POST", "deployment", {"model_id": other["id"]})
@@ -188,17 +186,21 @@ async def test_a_rollback_answers_once_served_and_notifies(jp_fetch, jp_ws_fetch
     events.close()
 
 
-async def test_a_legacy_model_file_is_refused_at_upload(jp_fetch, tmp_path: Path) -> None:
-    _, job = await call(jp_fetch, "POST", "jobs", {"worker": "any", "conf": {"LR": [1]}})
+async def test_a_legacy_model_file_is_refused_at_upload(
+    jp_fetch, jp_ws_fetch, tmp_path: Path
+) -> None:
+    _, (lease,) = await leased_trials(jp_fetch, jp_ws_fetch, 1)
     canary = tmp_path / "canary"
-    status, reply = await _upload(jp_fetch, f"{job['id']}-0", legacy_model_file(canary))
+    status, reply = await put_model(jp_fetch, lease, legacy_model_file(canary))
     assert status == 400 and "legacy" in reply["error"]
     assert (await call(jp_fetch, "GET", "models"))[1]["models"] == []
     assert not canary.exists()
 
 
-async def test_predictions_through_twenty_swaps_come_from_either_model(jp_fetch, tmp_path) -> None:
-    two_models = await _two_models(jp_fetch, tmp_path)
+async def test_predictions_through_twenty_swaps_come_from_either_model(
+    jp_fetch, jp_ws_fetch, tmp_path
+) -> None:
+    two_models = await _two_models(jp_fetch, jp_ws_fetch, tmp_path)
     sha1s = {model["sha1"] for model in two_models}
     image = png_bytes()
     answers: list[tuple[int, Any]] = []

@@ -35,7 +35,7 @@ def test_restart_keeps_everything(mlops_server: MLOpsServer, tmp_path: Path) -> 
     worker, _ = _connect(server, "session-1")
     status, job = server.api("POST", "jobs", {"worker": "cifar", "conf": {"LR": [0.1, 0.2]}})
     assert status == 201
-    _run(worker.receive_type("job"))
+    assignment = _run(worker.receive_type("job"))["job"]["trials"][0]  # type: ignore[index]
     jid = job["id"]
     events = [{"seq": 1, "type": "trial_started", "job_id": jid, "trial_id": f"{jid}-0"}]
     events += [log_event(seq, jid, f"epoch line {seq}", f"{jid}-0") for seq in range(2, 52)]
@@ -53,7 +53,7 @@ def test_restart_keeps_everything(mlops_server: MLOpsServer, tmp_path: Path) -> 
     ]
     assert _run(worker.send_events(events))["seq"] == 71
     make_model_file(tmp_path / "m.zip", accuracy=0.5)
-    assert server.upload_model(f"{jid}-0", tmp_path / "m.zip")[0] == 201
+    assert server.upload_model(f"{jid}-0", tmp_path / "m.zip", lease=assignment)[0] == 201
     assert server.api("POST", "deployment", {"model_id": f"{jid}-0"})[0] == 201
     before = {
         path: server.api("GET", path)[1]

@@ -24,6 +24,8 @@ async def test_queued_job_is_delivered_when_the_worker_connects(jp_fetch, jp_ws_
     assert welcome["name"] == "cifar" and welcome["last_seq"] == 0
     pushed = (await worker.receive_type("job"))["job"]
     assert pushed["id"] == job["id"]
+    lease = pushed["trials"][0].pop("lease")  # the lease's secret, for this worker only
+    assert isinstance(lease, str) and len(lease) >= 32
     assert pushed["trials"] == [
         {
             "id": f"{job['id']}-0",

@@ -85,6 +85,10 @@ class FakeHub:
             def get(self) -> None:
                 self.write({"workers": []})
 
+        class Credential(RequestHandler):
+            def get(self) -> None:
+                self.write({"scope": "jupyter", "token_id": None, "name": ""})
+
         class Socket(WebSocketHandler):
             def open(self) -> None:
                 hub.ws = self
@@ -106,7 +110,9 @@ class FakeHub:
 
         class Checkpoint(RequestHandler):
             def put(self, trial_id: str) -> None:
-                hub.requests.append({"what": "checkpoint", "trial": trial_id, **self._query()})
+                hub.requests.append(
+                    {"what": "checkpoint", "trial": trial_id, **self._query(), **_lease(self)}
+                )
                 if trial_id in hub.refuse_lease:
                     self.set_status(409)
                     self.write(LEASE_LOST)
@@ -118,7 +124,13 @@ class FakeHub:
                 self.write({"id": trial_id, "checkpoint_epoch": int(self.get_argument("epoch"))})
 
             def get(self, trial_id: str) -> None:
-                hub.requests.append({"what": "get checkpoint", "trial": trial_id})
+                hub.requests.append(
+                    {"what": "get checkpoint", "trial": trial_id, **self._query(), **_lease(self)}
+                )
+                if trial_id in hub.refuse_lease:
+                    self.set_status(409)
+                    self.write(LEASE_LOST)
+                    return
                 if trial_id not in hub.checkpoints:
                     self.set_status(404)
                     self.write({"error": "no checkpoint"})
@@ -132,7 +144,7 @@ class FakeHub:
         class Model(RequestHandler):
             def put(self, trial_id: str) -> None:
                 query = {k: self.get_argument(k) for k in self.request.arguments}
-                hub.requests.append({"what": "model", "trial": trial_id, **query})
+                hub.requests.append({"what": "model", "trial": trial_id, **query, **_lease(self)})
                 if trial_id in hub.refuse_lease:
                     self.set_status(409)
                     self.write(LEASE_LOST)
@@ -145,6 +157,7 @@ class FakeHub:
         app = Application(
             [
                 (r"/mlops/api/workers", Workers),
+                (r"/mlops/api/credential", Credential),
                 (r"/mlops/api/ws/worker", Socket),
                 (r"/mlops/api/trials/([^/]+)/checkpoint", Checkpoint),
                 (r"/mlops/api/models/([^/]+)/file", Model),
@@ -154,3 +167,9 @@ class FakeHub:
         self._ready.set()
         await self._stop.wait()
         server.stop()
+
+
+def _lease(handler: RequestHandler) -> dict[str, str]:
+    """The lease header a request carried, if any, as ``{"lease": secret}``."""
+    lease = handler.request.headers.get("X-MLOps-Lease")
+    return {"lease": lease} if lease is not None else {}

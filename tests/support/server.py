@@ -168,10 +168,19 @@ class MLOpsServer:
         assert status == 200, raw
         return json.loads(raw)
 
-    def upload_model(self, model_id: str, path: Path) -> tuple[int, Any]:
+    def upload_model(
+        self, model_id: str, path: Path, lease: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        """PUT a model file for a trial; ``lease`` is the trial's entry of the ``job``
+        assignment (its ``attempt`` and ``lease`` secret), without which it is refused."""
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
-        status, raw = self.request("PUT", f"mlops/api/models/{model_id}/file?sha256={sha}", data)
+        route = f"mlops/api/models/{model_id}/file?sha256={sha}"
+        headers = {}
+        if lease is not None:
+            route += f"&attempt={lease['attempt']}"
+            headers["X-MLOps-Lease"] = lease["lease"]
+        status, raw = self.request("PUT", route, data, headers=headers)
         return status, json.loads(raw)
 
     def wait_for(self, predicate: Any, timeout: float = 120.0, interval: float = 0.3) -> Any:

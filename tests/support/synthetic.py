@@ -102,6 +102,7 @@ class WorkerProcess:
         base: Path,
         checkpoint_every: int = 1,
         warm_up: bool = False,
+        upload_backoff: float | None = None,
     ) -> None:
         self.name = name
         self.dir = base / name
@@ -109,7 +110,10 @@ class WorkerProcess:
         args = [sys.executable, "-m", "tests.support.synthetic"]
         args += ["--name", name, "--dir", str(self.dir)]
         args += ["--checkpoint-every", str(checkpoint_every)] + (["--warm-up"] if warm_up else [])
-        self.out = open(self.dir / "process.log", "wb")  # noqa: SIM115
+        if upload_backoff is not None:
+            args += ["--upload-backoff", str(upload_backoff)]
+        # appended: a worker restarted in the same folder keeps the dead one's output
+        self.out = open(self.dir / "process.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             args,
             cwd=ROOT,
@@ -143,13 +147,16 @@ class WorkerProcess:
 def main() -> None:
     """Run one worker with :func:`synthetic_trial` until SIGTERM/SIGINT."""
     from jupyter_mlops.kernel_client import Worker
-    from jupyter_mlops.kernel_client.hub_client import discover
+    from jupyter_mlops.kernel_client.hub_client import Backoff, discover
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--name", required=True)
     parser.add_argument("--dir", required=True)
     parser.add_argument("--checkpoint-every", type=int, default=1)
     parser.add_argument("--warm-up", action="store_true", help="export a model once first")
+    parser.add_argument(
+        "--upload-backoff", type=float, default=None, help="seconds between model upload tries"
+    )
     args = parser.parse_args()
     if args.warm_up:  # the first torch.export in a process is slow; keep it out of timings
         import tempfile
@@ -173,6 +180,11 @@ def main() -> None:
         echo=False,
         backoff_max=1.0,
         checkpoint_every=args.checkpoint_every,
+        **(
+            {"upload_backoff": Backoff(args.upload_backoff, args.upload_backoff)}
+            if args.upload_backoff
+            else {}
+        ),
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

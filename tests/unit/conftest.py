@@ -42,9 +42,13 @@ class FakeLink:
 
     def __init__(self) -> None:
         self.sent: list[Message] = []
+        self.closed = False
 
     def send(self, message: Message) -> None:
         self.sent.append(message)
+
+    def close(self) -> None:
+        self.closed = True
 
     def of_type(self, kind: str) -> list[Message]:
         return [m for m in self.sent if m["type"] == kind]

@@ -32,16 +32,17 @@ def test_every_type_the_hub_sends_or_publishes_is_declared(
     job = mlops_hub.launch("any", {"LR": [0.1, 0.2]})
     (first,) = a.assignments()
 
-    trial, _ = mlops_store.set_checkpoint(first["id"], first["attempt"], 1, sha256_of("ckpt"))
+    lease = (first["attempt"], first["lease"])
+    trial, _ = mlops_store.set_checkpoint(first["id"], *lease, 1, sha256_of("ckpt"))
     mlops_hub.checkpoint_stored(trial, None)
     a.send({"seq": 0, "type": "not-an-event"})  # skipped and reported with an error
-    a.run(first, accuracy=0.8)
-    model, created, freed = mlops_store.add_model(
-        first["id"], sha256_of("model"), 100, model_metadata(test_accuracy=0.8), first["attempt"]
+    model, created = mlops_store.add_model(
+        first["id"], sha256_of("model"), 100, model_metadata(test_accuracy=0.8), *lease
     )
-    assert created and freed == sha256_of("ckpt")
-    mlops_hub.model_stored(model, freed)
+    assert created
+    mlops_hub.model_stored(model)
     assert mlops_store.current_deployment()["model_id"] == first["id"]  # type: ignore[index]
+    a.run(first, accuracy=0.8)
 
     second = a.assignments()[-1]
     a.send(a.event(TRIAL_FAILED, second, error="boom"), a.event(JOB_FAILED, job_id=job["id"]))

@@ -8,7 +8,7 @@ import pytest
 from sqlite_utils import Database
 
 from jupyter_mlops.messages import TRIAL_FAILED, TRIAL_FINISHED
-from jupyter_mlops.serverext.errors import Conflict
+from jupyter_mlops.serverext.errors import Conflict, Forbidden
 from jupyter_mlops.serverext.store import Store
 from jupyter_mlops.serverext.store.schema import migrations
 from tests.unit.conftest import model_metadata, register, sha256_of
@@ -17,12 +17,17 @@ METRIC = "test_accuracy"
 
 
 def job_with_models(store: Store, *accuracies: float | None) -> list[str]:
-    """A job with one stored model per accuracy (None: a model without the metric)."""
+    """A job with one stored model per accuracy (None: a model without the metric), each
+    uploaded by the worker that holds the trial's lease."""
     job = store.create_job("any", {"LR": [0.1]}, [{"LR": i / 10} for i in range(len(accuracies))])
     ids = [t["id"] for t in job["trials"]]
     for trial_id, accuracy in zip(ids, accuracies, strict=True):
+        _, trial = store.assign_next_trial(register(store, f"w{trial_id}"))  # type: ignore[misc]
+        assert trial["id"] == trial_id
         metrics = {} if accuracy is None else {METRIC: accuracy}
-        store.add_model(trial_id, sha256_of(trial_id), 10, model_metadata(**metrics))
+        store.add_model(
+            trial_id, sha256_of(trial_id), 10, model_metadata(**metrics), 1, trial["lease"]
+        )
     return ids
 
 
@@ -65,16 +70,18 @@ def test_a_rollback_is_what_auto_deploy_compares_against(mlops_store: Store) -> 
 
 
 @pytest.fixture
-def moved_lease(mlops_store: Store) -> str:
-    """A trial leased to w1 (attempt 1), re-queued, then leased to w2 (attempt 2)."""
+def moved_lease(mlops_store: Store) -> tuple[str, str, str]:
+    """A trial leased to w1 (attempt 1), re-queued, then leased to w2 (attempt 2): its id and
+    the secrets of both leases."""
     w1, w2 = register(mlops_store, "w1"), register(mlops_store, "w2")
     job = mlops_store.create_job("any", {"LR": [0.1]}, [{"LR": 0.1}])
-    _, trial = mlops_store.assign_next_trial(w1)  # type: ignore[misc]
-    assert trial["attempt"] == 1
+    _, first = mlops_store.assign_next_trial(w1)  # type: ignore[misc]
+    assert first["attempt"] == 1
     mlops_store.release_worker_trials(w1, "its worker went away")
     _, trial = mlops_store.assign_next_trial(w2)  # type: ignore[misc]
     assert (trial["attempt"], trial["worker_name"], trial["job_id"]) == (2, "w2", job["id"])
-    return trial["id"]
+    assert first["lease"] != trial["lease"]
+    return trial["id"], first["lease"], trial["lease"]
 
 
 def assert_lease_lost(error: Conflict, trial_id: str) -> None:
@@ -84,31 +91,48 @@ def assert_lease_lost(error: Conflict, trial_id: str) -> None:
         "trial_id": trial_id,
         "attempt": 1,
         "current_attempt": 2,
+        "status": "running",
     }
 
 
 def test_an_old_attempt_is_refused_with_reason_lease_lost(
-    mlops_store: Store, moved_lease: str
+    mlops_store: Store, moved_lease: tuple[str, str, str]
 ) -> None:
+    trial_id, old, _ = moved_lease
     with pytest.raises(Conflict) as lease:
-        mlops_store.check_lease(moved_lease, 1)
-    assert_lease_lost(lease.value, moved_lease)
+        mlops_store.check_lease(trial_id, 1, old)
+    assert_lease_lost(lease.value, trial_id)
     with pytest.raises(Conflict) as model:
-        mlops_store.add_model(moved_lease, sha256_of("late"), 10, model_metadata(), attempt=1)
-    assert_lease_lost(model.value, moved_lease)
+        mlops_store.add_model(trial_id, sha256_of("late"), 10, model_metadata(), 1, old)
+    assert_lease_lost(model.value, trial_id)
     with pytest.raises(Conflict) as checkpoint:
-        mlops_store.set_checkpoint(moved_lease, 1, 3, sha256_of("late checkpoint"))
-    assert_lease_lost(checkpoint.value, moved_lease)
+        mlops_store.set_checkpoint(trial_id, 1, old, 3, sha256_of("late checkpoint"))
+    assert_lease_lost(checkpoint.value, trial_id)
     assert mlops_store.list_models() == []
 
 
-def test_the_current_attempt_may_store_its_result(mlops_store: Store, moved_lease: str) -> None:
-    assert mlops_store.check_lease(moved_lease, 2)["worker_name"] == "w2"
-    assert mlops_store.check_lease(moved_lease, None)["id"] == moved_lease
-    model, created, _ = mlops_store.add_model(
-        moved_lease, sha256_of("model"), 10, model_metadata(test_accuracy=0.5), attempt=2
+def test_the_current_attempt_may_store_its_result(
+    mlops_store: Store, moved_lease: tuple[str, str, str]
+) -> None:
+    trial_id, _, lease = moved_lease
+    assert mlops_store.check_lease(trial_id, 2, lease)["worker_name"] == "w2"
+    model, created = mlops_store.add_model(
+        trial_id, sha256_of("model"), 10, model_metadata(test_accuracy=0.5), 2, lease
     )
     assert created and model["worker"] == "w2"
+
+
+def test_no_lease_or_the_current_attempt_with_another_secret_is_refused(
+    mlops_store: Store, moved_lease: tuple[str, str, str]
+) -> None:
+    trial_id, old, lease = moved_lease
+    for attempt, secret in ((None, None), (2, None), (None, lease), (2, "")):
+        with pytest.raises(Forbidden):
+            mlops_store.check_lease(trial_id, attempt, secret)
+    with pytest.raises(Conflict) as guessed:
+        mlops_store.add_model(trial_id, sha256_of("x"), 10, model_metadata(), 2, old)
+    assert guessed.value.detail["reason"] == "lease_lost"
+    assert mlops_store.list_models() == []
 
 
 def test_a_fresh_database_gets_every_migration_once(mlops_root: Path) -> None:

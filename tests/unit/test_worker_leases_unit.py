@@ -48,13 +48,15 @@ def worker(hub: FakeHub, tmp_path: Path) -> Iterator[Worker]:
 def assign(
     hub: FakeHub, job_id: int, index: int, attempt: int = 1, epoch: int | None = None, **params
 ) -> str:
-    """Send a one-trial assignment like the hub's; return the trial id."""
+    """Send a one-trial assignment like the hub's (lease secret ``lease-<trial>-<attempt>``);
+    return the trial id."""
     trial = f"{job_id}-{index}"
     entry = {
         "id": trial,
         "index": index,
         "params": {**FAST, **params},
         "attempt": attempt,
+        "lease": f"lease-{trial}-{attempt}",
         "checkpoint": {"epoch": epoch} if epoch else None,
     }
     hub.send({"type": "job", "job": {"id": job_id, "conf": {}, "trials": [entry]}})
@@ -82,6 +84,8 @@ def test_every_trial_event_and_upload_carries_the_attempt(hub: FakeHub, worker: 
     # a checkpoint after epochs 1 and 2 (not 3: the model follows), then the model
     uploads = [(r["what"], r.get("epoch"), r["attempt"]) for r in hub.requests]
     assert uploads == [("checkpoint", "1", "3"), ("checkpoint", "2", "3"), ("model", None, "3")]
+    assert {r.get("lease") for r in hub.requests} == {f"lease-{trial}-3"}  # each shows its lease
+    assert not any("lease-" in str(e) for e in hub.events)  # and the secret goes nowhere else
     assert trial in hub.models and not hub.of_type("job_failed")
     texts = [e["text"] for e in hub.of_type("log")]
     assert texts[0] == f"assignment: trial {trial} of job 1 (attempt 3) on w (cpu)"
@@ -116,6 +120,12 @@ def test_a_requeued_trial_resumes_from_its_checkpoint(hub: FakeHub, worker: Work
     hub.checkpoints["4-1"] = (1, straight[0]["blob"])
     trial = assign(hub, 4, 1, attempt=2, epoch=1)
     ended(hub)
+    fetched = hub.requests[0]
+    assert (fetched["what"], fetched["attempt"], fetched["lease"]) == (
+        "get checkpoint",
+        "2",
+        f"lease-{trial}-2",
+    )
     started = hub.of_type("trial_started")[0]
     assert started["attempt"] == 2 and started["resumed_from_epoch"] == 1
     progress_epochs = {e["epoch"] for e in hub.of_type("progress")}
@@ -164,6 +174,20 @@ def test_a_model_refused_for_the_lease_is_dropped_without_retry(
     assert not hub.of_type("trial_failed") and not hub.of_type("trial_finished")
     assert any("the lease was lost" in e["text"] for e in hub.of_type("log"))
     assert worker.jobs_done[0]["outcomes"] == ["lost"]
+
+
+def test_a_lease_lost_before_the_resume_drops_the_trial_quietly(
+    hub: FakeHub, worker: Worker
+) -> None:
+    hub.checkpoints["8-0"] = (1, b"never fetched")
+    hub.refuse_lease.add("8-0")
+    assign(hub, 8, 0, attempt=2, epoch=1)
+    ended(hub)
+    assert [r["what"] for r in hub.requests] == ["get checkpoint"]  # no training, no upload
+    assert not hub.of_type("trial_failed") and not hub.of_type("trial_finished")
+    assert not hub.of_type("trial_started")
+    assert worker.jobs_done[0]["outcomes"] == ["cancelled"]
+    assert any("the lease is gone" in e["text"] for e in hub.of_type("log"))
 
 
 def test_a_checkpoint_refused_for_the_lease_stops_the_trial(hub: FakeHub, worker: Worker) -> None:

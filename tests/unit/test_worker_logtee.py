@@ -16,7 +16,7 @@ from jupyter_mlops.kernel_client.worker.logtee import (
 
 def test_only_the_capturing_thread_is_captured(tmp_path: Path, capsys) -> None:
     reported: list[tuple[str, str | None, str]] = []
-    log = JobLog(tmp_path / "logs" / "7.log", lambda s, t, x: reported.append((s, t, x)))
+    log = JobLog(tmp_path / "logs" / "7.log", lambda s, t, x, when: reported.append((s, t, x)))
     log.trial_id = "7-0"
     in_thread = threading.Event()
     go_on = threading.Event()

@@ -3,7 +3,8 @@
 Order: an explicit URL (``%mlops connect URL``); then ``JUPYTER_MLOPS_URL`` and
 ``JUPYTER_MLOPS_TOKEN``; then the running Jupyter server whose process is this kernel's
 parent (its server info file holds URL and token). Every candidate is checked with
-``GET {url}mlops/api/workers`` before it is used, and each failure says what to fix.
+``GET {url}mlops/api/credential`` (which any valid credential may call: the Jupyter token or a
+scoped ``worker``/``predict`` token) before it is used, and each failure says what to fix.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ TOKEN_ENV = "JUPYTER_MLOPS_TOKEN"
 
 
 def check_hub(hub: HubInfo, timeout: float = 5.0) -> HubInfo:
-    """Check that the hub answers ``GET workers`` with this token; raise a HubError if not."""
+    """Check that the hub takes this token (``GET credential``); raise a HubError if not."""
     try:
-        call(hub, "GET", "workers", timeout=timeout)
+        call(hub, "GET", "credential", timeout=timeout)
     except HubUnreachable as exc:
         raise HubUnreachable(
             f"{exc}. Is the Jupyter server running, and is the URL right (scheme, host, port, "
@@ -40,16 +41,19 @@ def check_hub(hub: HubInfo, timeout: float = 5.0) -> HubInfo:
     except HubAuthError as exc:
         raise HubAuthError(
             exc.status,
-            f"the hub at {hub.url} refused the token (HTTP {exc.status}). Copy the token from "
-            "the server's start-up log or `jupyter server list`, then: %mlops connect URL",
+            f"the hub at {hub.url} refused the token (HTTP {exc.status}: {exc.error}). For a "
+            "remote worker, create a worker token in the MLOps panel (Add a remote worker) and "
+            f"set {TOKEN_ENV} to it, then: %mlops connect URL",
         ) from None
     except HubRequestError as exc:
         if exc.status == 404:
             raise HubNotFound(
-                f"{hub.url} answers but has no jupyter-mlops API (404 at {API_PREFIX}/workers): "
+                f"{hub.url} answers but has no jupyter-mlops API (404 at {API_PREFIX}/credential): "
                 "enable the server extension (jupyter server extension enable jupyter_mlops)"
             ) from None
-        raise HubError(f"the hub at {hub.url} answered {exc} to GET {API_PREFIX}/workers") from None
+        raise HubError(
+            f"the hub at {hub.url} answered {exc} to GET {API_PREFIX}/credential"
+        ) from None
     return hub
 
 

@@ -20,6 +20,8 @@ from jupyter_mlops.kernel_client.hub_client.errors import HubUnreachable, error_
 from jupyter_mlops.kernel_client.hub_client.info import HubInfo
 
 CHUNK = 1 << 20
+#: The header that carries a trial's lease secret (uploads and checkpoint downloads).
+LEASE_HEADER = "X-MLOps-Lease"
 
 
 def _url(hub: HubInfo, path: str, query: dict[str, Any] | None) -> str:
@@ -41,14 +43,16 @@ def call(
     content_type: str = "application/octet-stream",
     download_to: Path | None = None,
     timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """Send one request to ``/mlops/api/<path>``; return the decoded JSON answer (or None).
 
     ``body`` sends bytes (of ``content_type``), ``upload`` streams a file as the body;
     ``download_to`` streams the answer into a file
-    (then the answer's headers are returned). Raises ``HubUnreachable`` or a ``HubRequestError``.
+    (then the answer's headers are returned). ``headers`` are added (e.g. a trial's lease,
+    never logged either). Raises ``HubUnreachable`` or a ``HubRequestError``.
     """
-    headers = {**hub.headers(), "Accept": "application/json"}
+    headers = {**hub.headers(), "Accept": "application/json", **(headers or {})}
     data: Any = None
     if json_body is not None:
         data = json.dumps(json_body).encode()

@@ -27,6 +27,25 @@ PARTS = frozenset({"workers", "jobs", "models", "deployment", "serving"})
 JOBS_SHOWN = 20  # the newest jobs whose trials are read
 
 
+def merge_trials(held: list[dict[str, Any]], changed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trials held with those that changed put in (by id), in grid order."""
+    if not changed:
+        return held
+    merged = list(held)
+    for trial in changed:
+        index = trial.get("index")
+        if (  # held in grid order: put in place
+            isinstance(index, int)
+            and 0 <= index < len(merged)
+            and merged[index].get("id") == trial["id"]
+        ):
+            merged[index] = trial
+            continue
+        merged = [t for t in merged if t.get("id") != trial["id"]] + [trial]
+        merged.sort(key=lambda t: t.get("index") or 0)
+    return merged
+
+
 class HubMirror:
     """Workers, jobs, models and the deployment (the ``parts`` asked for), kept live."""
 
@@ -140,10 +159,13 @@ class HubMirror:
         if kind == M.WORKER_CHANGED and message.get("worker") and "workers" in self.parts:
             worker = message["worker"]
             with self.lock:
-                self.workers[worker["id"]] = worker
+                if worker.get("forgotten"):  # DELETE /workers/{id}: gone from every view
+                    self.workers.pop(worker["id"], None)
+                else:
+                    self.workers[worker["id"]] = worker
             self._emit("worker", worker)
         elif kind == M.JOB_CHANGED and message.get("job") and "jobs" in self.parts:
-            self.apply_job(message["job"])
+            self.apply_job(message["job"], changed_trials=True)
         elif kind == M.MODEL_CHANGED and "models" in self.parts:
             self.reload_models()
         elif kind == M.DEPLOYMENT_CHANGED and "deployment" in self.parts:
@@ -155,9 +177,25 @@ class HubMirror:
         elif kind in (M.LOG_LINES, M.METRIC_POINTS):
             self._emit(str(kind), message)
 
-    def apply_job(self, job: dict[str, Any]) -> None:
+    def apply_job(self, job: dict[str, Any], changed_trials: bool = False) -> None:
+        """Take a newer view of a job: a REST answer, whose ``trials`` are all of them, or a
+        ``job`` notification (``changed_trials``), whose ``trials`` are only those that changed:
+        they are merged by id into the trials held. A notification for a job whose trials are
+        not held yet reads the whole job over REST once."""
+        if changed_trials:
+            with self.lock:
+                held = self.jobs.get(job["id"], {}).get("trials")
+            if held is None and len(job.get("trials") or ()) < (job.get("trial_count") or 0):
+                try:
+                    job, changed_trials = self.client.request("GET", f"/jobs/{job['id']}"), False
+                except HubError as exc:
+                    log.warning("reading job %s failed: %s", job["id"], exc)
         with self.lock:
-            merged = self.jobs[job["id"]] = {**self.jobs.get(job["id"], {}), **job}
+            old = self.jobs.get(job["id"], {})
+            merged = {**old, **job}
+            if changed_trials and old.get("trials") is not None:
+                merged["trials"] = merge_trials(old["trials"], job.get("trials") or [])
+            self.jobs[job["id"]] = merged
         self._emit("job", merged)
 
     def apply_deployment(self, deployment: dict[str, Any] | None) -> None:

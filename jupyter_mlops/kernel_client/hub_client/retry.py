@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -40,11 +41,12 @@ def retry(
     backoff: Backoff = Backoff(1.0, 30.0),
     abort: threading.Event | None = None,
     note: Callable[[str], None] | None = None,
+    wake: threading.Event | None = None,
 ) -> T:
     """Run ``call`` until it succeeds; retry transient hub errors (``attempts=None``: forever).
 
     Refusals (4xx) are raised at once. Between tries it waits on ``abort``: setting it
-    raises :class:`Abandoned`.
+    raises :class:`Abandoned`. Setting ``wake`` (the hub is back) ends the wait at once.
     """
     abort = abort or threading.Event()
     failures = 0
@@ -60,5 +62,20 @@ def retry(
             wait = backoff.delay(failures)
             if note is not None:
                 note(f"{what} attempt {failures} failed ({exc}); retrying in {wait:.0f} s")
-            if abort.wait(wait):
+            if _pause(wait, abort, wake):
                 raise Abandoned(f"{what} abandoned ({exc})") from exc
+
+
+def _pause(seconds: float, abort: threading.Event, wake: threading.Event | None) -> bool:
+    """Wait up to ``seconds``, less if ``wake`` is set; return whether ``abort`` was set."""
+    if wake is None:
+        return abort.wait(seconds)
+    deadline = time.monotonic() + seconds
+    while not abort.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if wake.wait(min(left, 0.25)):
+            wake.clear()
+            return abort.is_set()
+    return True

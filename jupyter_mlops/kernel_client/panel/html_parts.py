@@ -1,12 +1,16 @@
 """HTML pieces of the ipywidgets panel: its style, status pills and formatted facts.
 
-Every string that came from a worker or the hub is escaped here with ``html.escape``.
+Every value that came from a worker or the hub is escaped here with ``html.escape`` (through
+:func:`text`), numbers included: a worker can send any JSON where a number is expected.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
+
+from jupyter_mlops.messages import NON_FINITE
 
 STYLE = """<style>
 .mlops-panel { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -37,8 +41,14 @@ STATUS_CSS = {
 }  # fmt: skip
 
 
-def pill(text: str) -> str:
-    return f"<span class='pill {STATUS_CSS.get(text, 'off')}'>{html.escape(text)}</span>"
+def text(value: Any) -> str:
+    """Any value as escaped HTML text."""
+    return html.escape(str(value))
+
+
+def pill(status: Any) -> str:
+    css = STATUS_CSS.get(status, "off") if isinstance(status, str) else "off"
+    return f"<span class='pill {css}'>{text(status)}</span>"
 
 
 def when(iso: Any) -> str:
@@ -47,11 +57,24 @@ def when(iso: Any) -> str:
 
 
 def pct(value: Any) -> str:
-    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
+    """An accuracy as a percentage; NaN (sent as text, see messages.py) as "NaN"."""
+    if isinstance(value, str) and value in NON_FINITE:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{100 * value:.1f}%" if math.isfinite(value) else "NaN"
+    return "-"
 
 
-def params_text(params: dict[str, Any] | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (params or {}).items())
+def count(value: Any) -> str:
+    """A count with thousands separators (anything else as escaped text)."""
+    return f"{value:,}" if type(value) is int else text(value)
+
+
+def params_text(params: Any) -> str:
+    """``k=v, ...`` of a dict (plain text: escape it); anything else as it is."""
+    if not isinstance(params, dict):
+        return "" if params is None else str(params)
+    return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
 def job_workers_text(job: dict[str, Any]) -> str:
@@ -68,16 +91,18 @@ def trial_line(trial: dict[str, Any]) -> str:
     status = str(trial.get("status") or "?")
     worker = trial.get("worker_name")
     facts = [f"on <b>{html.escape(str(worker))}</b>" if worker else "<i>not leased yet</i>"]
-    if (trial.get("attempt") or 0) > 1:
-        facts.append(f"attempt {trial['attempt']}")
+    attempt = trial.get("attempt")
+    if type(attempt) is int and attempt > 1:
+        facts.append(f"attempt {attempt}")
     if status == "running" and trial.get("epochs"):
-        facts.append(f"epoch {trial.get('epoch') or 0}/{trial['epochs']}")
+        facts.append(f"epoch {text(trial.get('epoch') or 0)}/{text(trial['epochs'])}")
     if trial.get("resumed_from_epoch") is not None:
-        facts.append(f"resumed from epoch {trial['resumed_from_epoch']}")
+        facts.append(f"resumed from epoch {text(trial['resumed_from_epoch'])}")
     if trial.get("checkpoint_epoch") is not None:
-        facts.append(f"checkpoint: epoch {trial['checkpoint_epoch']}")
-    accuracy = (trial.get("metrics") or {}).get("test_accuracy")
-    if isinstance(accuracy, (int, float)):
+        facts.append(f"checkpoint: epoch {text(trial['checkpoint_epoch'])}")
+    metrics = trial.get("metrics")
+    accuracy = metrics.get("test_accuracy") if isinstance(metrics, dict) else None
+    if accuracy is not None and pct(accuracy) != "-":
         facts.append(f"accuracy {pct(accuracy)}")
     error = trial.get("error")
     note = ""

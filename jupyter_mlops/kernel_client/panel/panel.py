@@ -17,8 +17,9 @@ import ipywidgets as W
 
 from jupyter_mlops.kernel_client.hub_client import HubClient, HubError, HubMirror
 from jupyter_mlops.kernel_client.hub_client.mirror import JOBS_SHOWN
-from jupyter_mlops.kernel_client.panel.html_parts import STYLE, params_text, pill, when
+from jupyter_mlops.kernel_client.panel.html_parts import STYLE, params_text, pill, text, when
 from jupyter_mlops.kernel_client.panel.rows import JobRow, ModelRow
+from jupyter_mlops.messages import WORKER_CHANGED
 
 
 class MLOpsPanel(W.VBox):
@@ -36,6 +37,15 @@ class MLOpsPanel(W.VBox):
         self.message = W.HTML(_dom_classes=["mlops-panel-message"])
         self.deployed = W.HTML(_dom_classes=["mlops-panel-deployed"])
         self.workers_view = W.HTML(_dom_classes=["mlops-panel-workers"])
+        self.forget_choice = W.Dropdown(
+            options=[], description="Offline", _dom_classes=["mlops-panel-forget-choice"]
+        )
+        self.forget = W.Button(
+            description="Forget", icon="trash", tooltip="Remove this offline worker from the list",
+            _dom_classes=["mlops-panel-forget"],
+        )  # fmt: skip
+        self.forget.on_click(lambda _: self.forget_worker(self.forget_choice.value))
+        self.forget_row = W.HBox([self.forget_choice, self.forget], layout=W.Layout(display="none"))
         self.conf = W.Textarea(
             placeholder='{"EPOCHS": 1, "LEARNING_RATE": [0.001, 0.002]}',
             continuous_update=False, layout=W.Layout(width="520px", height="110px"),
@@ -71,7 +81,8 @@ class MLOpsPanel(W.VBox):
         section = lambda title: W.HTML(f"<h3>{title}</h3>")  # noqa: E731
         super().__init__(
             [W.HTML(STYLE), self.status, self.message, section("Deployed model"), self.deployed,
-             section("Workers"), self.workers_view, section("Launch a grid search"), launcher,
+             section("Workers"), self.workers_view, self.forget_row,
+             section("Launch a grid search"), launcher,
              section("Jobs"), self.jobs_view, section("Models"), self.models_view],
             _dom_classes=["mlops-panel"],
         )  # fmt: skip
@@ -116,12 +127,12 @@ class MLOpsPanel(W.VBox):
         self.validation = result
         if result is None:
             return None
-        lines = [f"<b>{result.get('trial_count', 0)} trials</b>"]
+        lines = [f"<b>{html.escape(str(result.get('trial_count', 0)))} trials</b>"]
         for kind, css in (("errors", "err"), ("warnings", "warn")):
             for problem in result.get(kind, []):
                 key = f"{problem['key']}: " if problem.get("key") else ""
-                text = html.escape(key + problem["message"])
-                lines.append(f"<span class='{css}'>{kind[:-1]}: {text}</span>")
+                said = html.escape(key + problem["message"])
+                lines.append(f"<span class='{css}'>{kind[:-1]}: {said}</span>")
         self.validation_view.value = "<br>".join(lines)
         self.launch.disabled = not result.get("valid")
         return result
@@ -135,7 +146,8 @@ class MLOpsPanel(W.VBox):
         job = self.action("POST", "/jobs", {"conf": conf, "worker": self.worker.value})
         if job is not None:
             self._say(
-                f"Launched job {job['id']}: {job.get('trial_count')} trials, {job.get('status')}."
+                f"Launched job {text(job['id'])}: {text(job.get('trial_count'))} trials, "
+                f"{text(job.get('status'))}."
             )
             self.mirror.apply_job(job)
         return job
@@ -144,16 +156,27 @@ class MLOpsPanel(W.VBox):
         """Put a job's failed trials back in the queue (``POST /jobs/{id}/retry``)."""
         job = self.action("POST", f"/jobs/{job_id}/retry")
         if job is not None:
-            self._say(f"Retrying the failed trials of job {job_id}: {job.get('status')}.")
+            self._say(f"Retrying the failed trials of job {job_id}: {text(job.get('status'))}.")
             self.mirror.apply_job(job)
         return job
+
+    def forget_worker(self, worker_id: int | None) -> dict[str, Any] | None:
+        """Forget an offline worker (``DELETE /workers/{id}``): it leaves the list."""
+        if worker_id is None:
+            return None
+        worker = self.action("DELETE", f"/workers/{int(worker_id)}")
+        if worker is not None:
+            self._say(f"Forgot worker {html.escape(str(worker.get('name')))}.")
+            self.mirror.apply({"type": WORKER_CHANGED, "worker": worker})
+        return worker
 
     def deploy(self, model_id: str) -> dict[str, Any] | None:
         """Deploy a model by hand (a rollback)."""
         deployment = self.action("POST", "/deployment", {"model_id": model_id})
         if deployment is not None:
             self._say(
-                f"Deployed model {html.escape(model_id)} (sha1 {deployment.get('sha1', '')[:12]})."
+                f"Deployed model {html.escape(model_id)} "
+                f"(sha1 {text(str(deployment.get('sha1', ''))[:12])})."
             )
             self.mirror.apply_deployment(deployment)
         return deployment
@@ -199,7 +222,7 @@ class MLOpsPanel(W.VBox):
             status = w.get("status") or ("idle" if w.get("online") else "offline")
             seen = "" if w.get("online") else f" (last seen {when(w.get('last_seen'))})"
             doing = (
-                f"job {w['current_job']} / trial {w.get('current_trial') or '-'}"
+                f"job {text(w['current_job'])} / trial {text(w.get('current_trial') or '-')}"
                 if w.get("current_job")
                 else ""
             )
@@ -222,6 +245,13 @@ class MLOpsPanel(W.VBox):
             current = self.worker.value
             self.worker.options = options
             self.worker.value = current if current in [v for _, v in options] else "any"
+        offline = [(w["name"], w["id"]) for w in self.mirror.workers.values() if not w["online"]]
+        if list(self.forget_choice.options) != offline:
+            current = self.forget_choice.value
+            self.forget_choice.options = offline
+            ids = [worker_id for _, worker_id in offline]
+            self.forget_choice.value = current if current in ids else (ids[0] if ids else None)
+        self.forget_row.layout.display = None if offline else "none"
 
     def _render_jobs(self) -> None:
         children = []
@@ -239,7 +269,7 @@ class MLOpsPanel(W.VBox):
         if d:
             self.deployed.value = (
                 f"model <b>{html.escape(str(d['model_id']))}</b> &middot; sha1 "
-                f"<code class='mlops-panel-deployed-sha1'>{html.escape(d.get('sha1', ''))}</code> "
+                f"<code class='mlops-panel-deployed-sha1'>{text(d.get('sha1', ''))}</code> "
                 f"&middot; {html.escape(str(d.get('reason', '')))} "
                 f"at {when(d.get('time'))} UTC"
             )
@@ -253,7 +283,7 @@ class MLOpsPanel(W.VBox):
         for group in groups:
             job_id = group.get("job_id")
             if job_id not in self._group_headers:
-                self._group_headers[job_id] = W.HTML(f"<div class='group'>job {job_id}</div>")
+                self._group_headers[job_id] = W.HTML(f"<div class='group'>job {text(job_id)}</div>")
             children.append(self._group_headers[job_id])
             for model_id in group.get("model_ids", []):
                 model = by_id.get(model_id)

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from jupyter_mlops.kernel_client.panel.html_parts import (
+    count,
     job_workers_text,
     params_text,
     pct,
     pill,
+    text,
     trial_line,
 )
 
@@ -43,7 +45,7 @@ class JobRow(W.VBox):
 
     def update(self, job: dict[str, Any]) -> None:
         self.label.value = (
-            f"<b>job {job['id']}</b> on {html.escape(job_workers_text(job))} &middot; "
+            f"<b>job {text(job['id'])}</b> on {html.escape(job_workers_text(job))} &middot; "
             f"<code>{html.escape(json.dumps(job.get('conf', {}))[:48])}</code>"
         )
         self.bar.value = float(job.get("progress") or 0.0)
@@ -53,7 +55,8 @@ class JobRow(W.VBox):
             if job.get("error")
             else ""
         )
-        self.status.value = f"{pill(job.get('status', '?'))} trial {done}/{total}{error}"
+        status = pill(job.get("status", "?"))
+        self.status.value = f"{status} trial {text(done)}/{text(total)}{error}"
         self.cancel.disabled = job.get("status") not in ("queued", "running")
         self.retry.layout.display = None if job.get("retryable") else "none"
         trials = job.get("trials") or []
@@ -75,12 +78,14 @@ class ModelRow(W.HBox):
         self.add_class("mlops-panel-model")
 
     def update(self, model: dict[str, Any]) -> None:
-        metrics = model.get("metrics") or {}
+        metrics = model.get("metrics")
+        if not isinstance(metrics, dict):
+            metrics = {}
         deployed = bool(model.get("deployed"))
         self.info.value = (
-            f"<b>{html.escape(model['id'])}</b> {pill('deployed') if deployed else ''} &middot; "
+            f"<b>{text(model['id'])}</b> {pill('deployed') if deployed else ''} &middot; "
             f"accuracy {pct(metrics.get('test_accuracy'))} &middot; "
-            f"{model.get('param_count') or 0:,} params &middot; "
+            f"{count(model.get('param_count') or 0)} params &middot; "
             f"{(model.get('size') or 0) / 1024:.0f} KB "
             f"&middot; sha1 <code>{html.escape(str(model.get('sha1', ''))[:12])}</code> &middot; "
             f"<code>{html.escape(params_text(model.get('hyperparameters')))}</code>"

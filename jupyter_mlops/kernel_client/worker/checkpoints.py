@@ -4,9 +4,11 @@
 the state with ``torch.save`` to a temporary file (the training loop must not change the
 tensors while they are written, so this part is synchronous), then hands the file to its
 upload thread and returns. Uploads run one at a time in epoch order; when a newer checkpoint is
-ready before an older one started uploading, the older one is skipped. :meth:`~CheckpointSaver.
-close` waits for the last upload, so the trial's model is stored only after its checkpoints.
-A 409 about the lease stops the trial through ``on_lease_lost``.
+ready before an older one started uploading, the older one is skipped. When the trial ends,
+:meth:`~CheckpointSaver.close` drops what is left to upload without waiting (the model
+supersedes it; the hub refuses a checkpoint for a trial that has its model), so a slow or
+silent network never holds the training thread. A 409 about the lease stops the trial
+through ``on_lease_lost``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_mlops.kernel_client.hub_client import Backoff, HubError, HubInfo, LeaseLost
+from jupyter_mlops.kernel_client.hub_client.http import LEASE_HEADER
 from jupyter_mlops.kernel_client.hub_client.transfers import download_file, upload_file
 from jupyter_mlops.kernel_client.worker.callbacks import Callback
 from jupyter_mlops.modelfile import file_sha256
+from jupyter_mlops.private import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +57,30 @@ def checkpoint_route(trial_id: str) -> str:
     return f"trials/{urllib.parse.quote(trial_id)}/checkpoint"
 
 
-def fetch_checkpoint(hub: HubInfo, trial_id: str, directory: Path) -> dict[str, Any]:
-    """Download the trial's last checkpoint from the hub and load it; the file is removed."""
-    directory.mkdir(parents=True, exist_ok=True)
+def fetch_checkpoint(
+    hub: HubInfo,
+    trial_id: str,
+    directory: Path,
+    *,
+    attempt: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Download the trial's last checkpoint from the hub and load it; the file is removed.
+
+    ``attempt`` and ``headers`` (the lease header) prove the lease: only its holder may fetch.
+    """
+    private_dir(directory)
     path = directory / f"{trial_id}-resume.pt"
     try:
-        download_file(hub, checkpoint_route(trial_id), path, what="checkpoint download")
+        download_file(
+            hub,
+            checkpoint_route(trial_id),
+            path,
+            what="checkpoint download",
+            attempts=3,
+            query={"attempt": attempt},
+            headers=headers,
+        )
         return load_checkpoint(path)
     finally:
         path.unlink(missing_ok=True)
@@ -78,6 +100,7 @@ class CheckpointSaver(Callback):
         note: Callable[[str], None] = lambda text: None,
         on_lease_lost: Callable[[str], None] = lambda reason: None,
         resume_epoch: int = 0,
+        lease: str | None = None,
     ) -> None:
         self.hub = hub
         self.trial_id = trial_id
@@ -87,6 +110,7 @@ class CheckpointSaver(Callback):
         self.note = note
         self.on_lease_lost = on_lease_lost
         self.resume_epoch = resume_epoch
+        self._headers = {LEASE_HEADER: lease} if lease else {}  # never logged
         self.epochs = 0
         self.saved: list[int] = []
         self.stored: list[int] = []
@@ -122,7 +146,7 @@ class CheckpointSaver(Callback):
             return  # the model itself follows at once
         import torch
 
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         path = self.directory / f"{self.trial_id}-a{self.attempt}-e{epoch}.pt"
         torch.save(dict(state), path)
         sha = file_sha256(path)
@@ -173,6 +197,7 @@ class CheckpointSaver(Callback):
                 backoff=Backoff(1.0, 4.0),
                 abort=self._abort,
                 note=self.note,
+                headers=self._headers,
             )
         except LeaseLost as exc:
             self.lease_lost = str(exc)
@@ -192,7 +217,10 @@ class CheckpointSaver(Callback):
     # -- end of the trial ---------------------------------------------------------------------
 
     def close(self, wait: bool = True, timeout: float = 600.0) -> None:
-        """Finish (``wait``) or drop what is left to upload, then end the upload thread."""
+        """Finish (``wait``) or drop what is left to upload, then end the upload thread.
+
+        Without ``wait`` nothing is joined: an upload already on the wire ends on its own.
+        """
         with self._cond:
             if not wait:
                 self._abort.set()
@@ -202,5 +230,5 @@ class CheckpointSaver(Callback):
             self._closing = True
             self._cond.notify_all()
             thread = self._thread
-        if thread is not None:
+        if thread is not None and wait:
             thread.join(timeout)

@@ -1,10 +1,12 @@
 """The worker's link to the hub: hello/welcome on the reconnecting websocket, and the sender.
 
-Each connect says ``hello`` and waits for ``welcome`` (which acks what the hub already has);
-then ``ack``/``job``/``cancel`` flow in. The sender moves queued events from the
-:class:`~.outbox.Outbox` to disk every ``flush_interval`` seconds and sends them as one
-``events`` frame, strictly in seq order; after each ``welcome`` it first resends every event
-the hub has not stored.
+Each connect says ``hello`` (built afresh: it says which trials this kernel runs and the seq of
+its newest event) and waits for ``welcome`` (which acks what the hub already has); then
+``ack``/``job``/``cancel`` flow in. The sender sends the outbox's events that this connection
+has not carried yet, as ``events`` frames strictly in seq order, every ``flush_interval``
+seconds or when woken; after each ``welcome`` it starts again from the hub's last seq, so
+every event the hub has not stored is sent again. The worker hears every message, welcomes
+included (a model upload waiting for the hub then retries at once).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tornado.websocket import WebSocketClientConnection
@@ -26,6 +28,51 @@ from jupyter_mlops.kernel_client.worker.outbox import Outbox
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_FRAME = 1000
+#: ``detail.reason`` of a hello refused because the session belongs to another credential.
+OTHER_CREDENTIAL = "other_credential"
+#: A frame's size in bytes stays under this (the hub closes a link whose frame passes 8 MiB).
+MAX_FRAME_BYTES = 1 << 20
+_HEAD, _TAIL = '{"type":"' + M.EVENTS + '","events":[', "]}"
+#: What an event too large for a frame keeps once its text is cut (or without its text).
+_KEPT = ("seq", "type", "time", "job_id", "trial_id", "attempt", "model_id", "stream", "name")
+
+
+def event_frames(
+    batch: list[tuple[int, str]], limit: int = MAX_FRAME_BYTES
+) -> Iterator[tuple[str, int]]:
+    """``events`` frames of at most ``limit`` bytes for encoded events (ASCII JSON, in seq
+    order), each with the seq of its last event; an event too large alone is cut to fit."""
+    room = limit - len(_HEAD) - len(_TAIL)
+    parts: list[str] = []
+    size, last = 0, 0
+    for seq, line in batch:
+        line = fit_event(line, room)
+        if parts and size + len(line) + 1 > room:
+            yield _HEAD + ",".join(parts) + _TAIL, last
+            parts, size = [], 0
+        parts.append(line)
+        size, last = size + len(line) + 1, seq
+    if parts:
+        yield _HEAD + ",".join(parts) + _TAIL, last
+
+
+def fit_event(line: str, limit: int) -> str:
+    """The encoded event itself when it fits in ``limit`` bytes; else the event with its text
+    cut short, or (when that is not enough) only its ids and a note."""
+    if len(line) <= limit:
+        return line
+    event = M.decode(line)
+    text = event.get("text")
+    if isinstance(text, str):
+        event["text"] = f"{text[: limit // 16]} [cut to fit a frame: {len(text)} characters]"
+        line = M.encode(event)
+        if len(line) <= limit:
+            return line
+    kept = {key: event[key] for key in _KEPT if key in event}
+    note = f"this {event.get('type')} event was too large to send ({len(line)} bytes)"
+    error = event.get("error")
+    kept["error"] = f"{error[:2000]} [{note}]" if isinstance(error, str) else note
+    return M.encode(kept)
 
 
 class WorkerLink:
@@ -35,7 +82,7 @@ class WorkerLink:
         self,
         hub: HubInfo,
         outbox: Outbox,
-        hello: dict[str, Any],
+        hello: dict[str, Any] | Callable[[], dict[str, Any]],
         on_message: Callable[[dict[str, Any]], None],
         *,
         flush_interval: float = 0.25,
@@ -52,6 +99,7 @@ class WorkerLink:
         self.worker_id: int | None = None
         self.name: str | None = None
         self._resend = False
+        self._sent = 0  # the highest seq this connection carried
         self._wake: asyncio.Event | None = None
         self.socket = ReconnectingWebSocket(
             hub,
@@ -114,7 +162,8 @@ class WorkerLink:
 
     async def _handshake(self, ws: WebSocketClientConnection) -> bool:
         """Say hello and wait for the welcome."""
-        await ws.write_message(json.dumps(self.hello))
+        hello = self.hello() if callable(self.hello) else self.hello
+        await ws.write_message(M.encode(hello))
         try:
             frame = await asyncio.wait_for(ws.read_message(), self.welcome_timeout)
         except asyncio.TimeoutError:
@@ -127,6 +176,16 @@ class WorkerLink:
             message = json.loads(frame)
         except ValueError:
             message = None
+        if isinstance(message, dict) and message.get("type") == M.ERROR:
+            self.socket.last_error = f"the hub refused the hello: {message.get('error')}"
+            detail = message.get("detail")
+            if isinstance(detail, dict) and detail.get("reason") == OTHER_CREDENTIAL:
+                # this worker's identity belongs to the credential it first used: go on as a
+                # new one (its unsent events follow; the hub refuses those of leases it
+                # does not hold, and says so)
+                log.warning("the hub knows this worker under another credential: new identity")
+                self.outbox.new_session()
+            return False
         if not isinstance(message, dict) or message.get("type") != M.WELCOME:
             self.socket.last_error = f"expected welcome, got {str(frame)[:200]}"
             return False
@@ -151,22 +210,22 @@ class WorkerLink:
         self.on_message(message)
 
     async def _sender(self) -> None:
-        """Drain the outbox to disk every tick and send, strictly in seq order."""
+        """Send what this connection has not carried yet, strictly in seq order."""
         self._wake = wake = asyncio.Event()
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.flush_interval)
             wake.clear()
-            fresh = self.outbox.drain()
             ws = self.socket.ws
             if ws is not None and self.connected:
-                batch = self.outbox.unacked() if self._resend else fresh
-                self._resend = False
+                if self._resend:
+                    self._sent = self.outbox.acked_seq
+                    self._resend = False
                 try:
-                    for i in range(0, len(batch), MAX_EVENTS_PER_FRAME):
-                        chunk = batch[i : i + MAX_EVENTS_PER_FRAME]
-                        frame = {"type": M.EVENTS, "events": chunk}
-                        await ws.write_message(json.dumps(frame, separators=(",", ":")))
+                    while batch := self.outbox.after(self._sent, MAX_EVENTS_PER_FRAME):
+                        for frame, last in event_frames(batch):
+                            await ws.write_message(frame)
+                            self._sent = last
                 except Exception as exc:
                     log.debug("send failed (%s); resending after reconnect", exc)
                     self._resend = True

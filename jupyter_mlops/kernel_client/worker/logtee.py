@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jupyter_mlops.messages import utc_now
+from jupyter_mlops.private import open_private, private_dir
+
+log = logging.getLogger(__name__)
 
 LineHandler = Callable[[str, str], object]
 
@@ -115,22 +119,27 @@ def capture_output(sink: LineSink, echo: bool = False) -> Iterator[LineSink]:
 
 
 class JobLog:
-    """A job's log: each line is appended to ``<dir>/logs/<job>.log`` and reported."""
+    """A job's log: each line is appended to ``<dir>/logs/<job>.log`` and reported.
+
+    The file is only ever appended to: when a job comes back to this worker (a later
+    assignment, or after the kernel restarted) its earlier lines stay. ``report`` gets
+    ``(stream, trial_id, text, time)``, the time written to the file, so the hub stores the
+    line with the same time.
+    """
 
     def __init__(
         self,
         path: Path,
-        report: Callable[[str, str | None, str], object],
-        *,
-        append: bool = False,
+        report: Callable[[str, str | None, str, str], object],
     ) -> None:
         self.path = path
         self.report = report
         self.trial_id: str | None = None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
+        private_dir(path.parent)
+        self._file = open_private(path, "a")  # 0600
         self._lock = threading.Lock()
         self.sink = LineSink(self.line)
+        self.write_error: str | None = None
 
     def line(self, stream: str, text: str, trial_id: str | None = None) -> None:
         """Write one line to the file (``TIME TRIAL STREAM: text``) and report it.
@@ -142,9 +151,15 @@ class JobLog:
         with self._lock:
             if self._file.closed:
                 return
-            self._file.write(f"{utc_now()} {trial or '-'} {stream}: {text}\n")
-            self._file.flush()
-            self.report(stream, trial, text)
+            now = utc_now()
+            try:
+                self._file.write(f"{now} {trial or '-'} {stream}: {text}\n")
+                self._file.flush()
+            except OSError as exc:  # a full disk must not fail the trial; the hub still hears
+                if self.write_error is None:
+                    log.warning("the job log %s cannot be written: %s", self.path, exc)
+                self.write_error = str(exc)
+            self.report(stream, trial, text, now)
 
     def system(self, text: str, trial_id: str | None = None) -> None:
         """A line from the worker itself (not from the training code)."""

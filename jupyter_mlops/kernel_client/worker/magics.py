@@ -2,7 +2,9 @@
 
 ::
 
-    %mlops connect [URL] [--token TOKEN]   find (no URL) or set the hub and check it
+    %mlops connect [URL]                   find (no URL) or set the hub and check it; the
+                                           token comes from JUPYTER_MLOPS_TOKEN or a
+                                           hidden prompt, never from the cell
     %mlops worker RUN_TRIAL --defaults CONF_OBJ --name NOTEBOOK_ID
     %mlops status                          link, current job and trial, progress
     %mlops stop                            stop the worker cleanly
@@ -12,14 +14,17 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import os
 import shlex
+import sys
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from jupyter_mlops.kernel_client.hub_client import HubError, HubNotFound
+from jupyter_mlops.kernel_client.hub_client import TOKEN_ENV, HubError, HubNotFound
 from jupyter_mlops.kernel_client.worker import registry
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+TOKEN_IN_CELL = (
+    "jupyter-mlops: warning: --token leaves the token in this notebook's source; set "
+    f"{TOKEN_ENV} instead (a Colab secret, or the shell that starts Jupyter), or leave it out "
+    "and %mlops connect asks for it without showing it"
+)
+
+
+def connect_token(url: str | None, given: str | None) -> str | None:
+    """The token for ``%mlops connect``: ``--token`` (with a warning), else None when the
+    environment or the server that started this kernel provides it, else a hidden prompt."""
+    if given is not None:
+        print(TOKEN_IN_CELL, file=sys.stderr)
+        return given
+    if not url or os.environ.get(TOKEN_ENV):
+        return None  # discover() reads JUPYTER_MLOPS_TOKEN, or the parent server's info
+    try:
+        return getpass.getpass(f"jupyter-mlops token for {url} (hidden; Enter for none): ")
+    except Exception as exc:  # no stdin here (a headless run): say what to do instead
+        raise UsageError(
+            f"no token for {url}: set {TOKEN_ENV} (a Colab secret, or in the shell that starts "
+            f"Jupyter), or run this cell where input is possible ({type(exc).__name__})"
+        ) from None
+
+
 def format_status(status: dict[str, Any] | None, hub_url: str | None) -> str:
     """Human-readable status lines for ``%mlops status``."""
     if status is None:
@@ -73,9 +102,36 @@ def format_status(status: dict[str, Any] | None, hub_url: str | None) -> str:
         if status["metrics"]:
             shown = ", ".join(f"{k}={v:.4g}" for k, v in status["metrics"].items())
             lines.append(f"metrics  {shown}")
+    for upload in status.get("uploads") or []:
+        lines.append(
+            f"upload   model of trial {upload['trial_id']} waiting to upload since "
+            f"{upload['since']} ({upload['tries']} tries; {upload['last_error']}); "
+            f"file {upload['path']}"
+        )
     lines.append(f"outbox   {status['unacked_events']} event(s) not yet acked by the hub")
+    lines += _outbox_warnings(status.get("outbox") or {})
     lines.append(f"logs     {status['log_dir']}")
     return "\n".join(lines)
+
+
+def _outbox_warnings(outbox: dict[str, Any]) -> list[str]:
+    """Lines that say the outbox is filling up, is full, or cannot be written."""
+    if not outbox:
+        return []
+    size = f"{outbox['bytes'] / (1 << 20):.1f} of {outbox['limit_bytes'] / (1 << 20):.0f} MiB"
+    lines = []
+    if outbox.get("full"):
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(outbox["not_sent"].items()))
+        lines.append(
+            f"WARNING  the outbox is full ({size}): the hub has not acknowledged events for a "
+            "while; log lines, metrics and progress are counted, not queued "
+            f"({counts or 'none yet'}); the local job log keeps every line"
+        )
+    elif outbox.get("warning"):
+        lines.append(f"WARNING  the outbox holds {size} of events the hub has not acknowledged")
+    if outbox.get("disk_error"):
+        lines.append(f"WARNING  the outbox file cannot be written: {outbox['disk_error']}")
+    return lines
 
 
 @magics_class
@@ -91,7 +147,7 @@ class MLOpsMagics(Magics):
             print(USAGE)
         elif command == "connect":
             try:
-                hub = registry.connect(args.url, args.token)
+                hub = registry.connect(args.url, connect_token(args.url, args.token))
             except HubError as exc:
                 raise UsageError(str(exc)) from None
             print(f"jupyter-mlops: connected to the hub at {hub.url} ({hub.source})")

@@ -24,12 +24,15 @@ def as_number(value: Any) -> float | None:
 
 
 def jsonable(value: Any) -> Any:
-    """Metrics made JSON-safe: tensors and numpy numbers become floats, containers recurse."""
+    """Metrics made JSON-safe: tensors and numpy numbers become floats, containers recurse;
+    NaN and infinities become ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (see messages.py)."""
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if isinstance(value, float):
+        return M.finite_or_text(value)
+    if value is None or isinstance(value, (str, int, bool)):
         return value
     if hasattr(value, "tolist"):
         return jsonable(value.tolist())

@@ -7,6 +7,10 @@ training function with the trial's hyperparameters and a :class:`~.callbacks.Cal
 :func:`jupyter_mlops.modelfile.save_model_file`, upload it and report ``trial_finished``. An
 exception in the training code fails the trial (traceback in the job log). When the hub says
 the lease is gone (a ``cancel`` naming the trial, or a 409 on an upload) the result is dropped.
+
+A trained model is never thrown away: its upload is retried for as long as the hub is
+unreachable (``%mlops status`` shows it waiting), at once when the link is back, while the
+trial's lease holds. A model the hub did not store stays on disk and the job log says where.
 """
 
 from __future__ import annotations
@@ -16,15 +20,18 @@ import traceback
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops import messages as M
-from jupyter_mlops.kernel_client.hub_client import LeaseLost
+from jupyter_mlops.kernel_client.hub_client import Abandoned, LeaseLost
+from jupyter_mlops.kernel_client.hub_client.http import LEASE_HEADER
 from jupyter_mlops.kernel_client.hub_client.transfers import upload_file
 from jupyter_mlops.kernel_client.worker.callbacks import CallbackList, TrialCancelled, TrialResult
 from jupyter_mlops.kernel_client.worker.checkpoints import CheckpointSaver, fetch_checkpoint
 from jupyter_mlops.kernel_client.worker.logtee import JobLog, capture_output
 from jupyter_mlops.kernel_client.worker.reporter import HubReporter, jsonable
+from jupyter_mlops.private import private_dir
 
 if TYPE_CHECKING:
     from jupyter_mlops.kernel_client.worker.worker import Worker
@@ -32,7 +39,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class TrialRun:
-    """One assigned trial: its lease (``attempt``), checkpoint to resume, and stop state."""
+    """One assigned trial: its lease (``attempt`` and ``secret``), checkpoint to resume, and
+    stop state. The secret goes with every file of the trial (``X-MLOps-Lease``), nowhere else.
+    """
 
     job_id: int
     trial_id: str
@@ -40,6 +49,7 @@ class TrialRun:
     params: dict[str, Any]
     attempt: int | None
     checkpoint_epoch: int
+    secret: str | None = field(default=None, repr=False)
     stop: threading.Event = field(default_factory=threading.Event)
     stopped_by: str | None = None  # "hub", "lease" or "worker" once asked to stop
 
@@ -54,12 +64,18 @@ class TrialRun:
             params=dict(trial.get("params") or {}),
             attempt=int(attempt) if attempt is not None else None,
             checkpoint_epoch=int(checkpoint.get("epoch") or 0),
+            secret=trial["lease"] if isinstance(trial.get("lease"), str) else None,
         )
 
     @property
     def lease(self) -> dict[str, int]:
         """The ``attempt`` field every event about this trial carries (none from old hubs)."""
         return {"attempt": self.attempt} if self.attempt is not None else {}
+
+    @property
+    def lease_headers(self) -> dict[str, str]:
+        """The header that proves this lease on an upload or a checkpoint download."""
+        return {LEASE_HEADER: self.secret} if self.secret else {}
 
     def request_stop(self, by: str) -> None:
         if self.stopped_by is None:
@@ -81,6 +97,8 @@ class TrialExecution:
 
         params = {**self.worker.defaults, **run.params}
         resume_state = self._fetch_checkpoint(run, joblog) if run.checkpoint_epoch else None
+        if run.stop.is_set():  # the lease went while the checkpoint was fetched
+            return self._stopped(run, joblog, started=False)
         resumed = int(resume_state["epoch"]) if resume_state else 0
         note = lambda text: joblog.system(text, trial_id)  # noqa: E731
         saver = CheckpointSaver(
@@ -92,6 +110,7 @@ class TrialExecution:
             note=note,
             on_lease_lost=lambda reason: run.request_stop("lease"),
             resume_epoch=resumed,
+            lease=run.secret,
         )
         self.worker.reporter = reporter = HubReporter(
             self.worker.outbox,
@@ -120,7 +139,8 @@ class TrialExecution:
                     callbacks.on_trial_start(trial_id, params)
                     result = TrialResult.coerce(self.worker.train_fn(params, callbacks))
             finally:
-                saver.close(wait=not run.stop.is_set())
+                # the model supersedes a checkpoint still uploading: it is not waited for
+                saver.close(wait=False)
         except TrialCancelled as exc:
             callbacks.on_exception(exc)
             return self._stopped(run, joblog, started=True, saver=saver)
@@ -141,7 +161,7 @@ class TrialExecution:
             )
             return "lost"
         except Exception as exc:
-            if self.worker.stopping.is_set():
+            if self.worker.stopping.is_set() or run.stop.is_set():
                 return self._stopped(run, joblog, started=True, saver=saver)
             self._fail(run, exc, joblog, "storing the model failed")
             return "failed"
@@ -204,8 +224,16 @@ class TrialExecution:
         """The assignment's checkpoint, loaded; None (start over) when it cannot be had."""
         try:
             state = fetch_checkpoint(
-                self.worker.hub, run.trial_id, self.worker.local_dir / "checkpoints"
+                self.worker.hub,
+                run.trial_id,
+                self.worker.local_dir / "checkpoints",
+                attempt=run.attempt,
+                headers=run.lease_headers,
             )
+        except LeaseLost as exc:
+            joblog.system(f"trial {run.trial_id}: the lease is gone ({exc}); it is dropped")
+            run.request_stop("lease")
+            return None
         except Exception as exc:
             joblog.system(
                 f"trial {run.trial_id}: the checkpoint at epoch {run.checkpoint_epoch} could "
@@ -237,8 +265,8 @@ class TrialExecution:
         from jupyter_mlops.modelfile import save_model_file
 
         trial_id = run.trial_id
-        path = self.worker.local_dir / "models" / f"{trial_id}.zip"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        name = f"{trial_id}-a{run.attempt}.zip" if run.attempt is not None else f"{trial_id}.zip"
+        path = private_dir(self.worker.local_dir / "models") / name
         metadata = save_model_file(
             result.model,
             path,
@@ -253,8 +281,42 @@ class TrialExecution:
             f"model exported ({metadata['program']}, {metadata['param_count']} parameters, "
             f"{path.stat().st_size} bytes, sha1 {metadata['sha1']})"
         )
+        query: dict[str, Any] = {"sha256": metadata["sha256"], "attempt": run.attempt}
+        model = self._upload_model(run, path, query, joblog)
+        if not self.worker.keep_model_files:
+            path.unlink(missing_ok=True)
+        joblog.system(f"model {model.get('id', trial_id)} stored (sha256 {metadata['sha256']})")
+        return model
+
+    def _upload_model(
+        self, run: TrialRun, path: Path, query: dict[str, Any], joblog: JobLog
+    ) -> dict[str, Any]:
+        """Upload the model until the hub stores it; the file stays on disk if it does not."""
+        trial_id = run.trial_id
+        waiting: dict[str, Any] = {
+            "trial_id": trial_id,
+            "attempt": run.attempt,
+            "path": str(path),
+            "bytes": path.stat().st_size,
+            "since": None,
+            "tries": 0,
+            "last_error": None,
+        }
+
+        def note(text: str) -> None:
+            waiting["tries"] += 1
+            waiting["last_error"] = text
+            if waiting["since"] is None:
+                waiting["since"] = M.utc_now()
+                self.worker.uploads[trial_id] = waiting
+                joblog.system(
+                    f"model of trial {trial_id} waiting to upload: {text}; it stays at {path} "
+                    "and is uploaded when the hub answers"
+                )
+            elif waiting["tries"] in (2, 3) or waiting["tries"] % 10 == 0:
+                joblog.system(text)
+
         try:
-            query: dict[str, Any] = {"sha256": metadata["sha256"], "attempt": run.attempt}
             answer = upload_file(
                 self.worker.hub,
                 f"models/{urllib.parse.quote(trial_id)}/file",
@@ -263,12 +325,22 @@ class TrialExecution:
                 what="model upload",
                 content_type="application/zip",
                 attempts=self.worker.upload_attempts,
-                abort=self.worker.stopping,
-                note=joblog.system,
+                backoff=self.worker.upload_backoff,
+                abort=run.stop,
+                wake=self.worker.upload_wake,
+                note=note,
+                headers=run.lease_headers,
             )
-            model = answer if isinstance(answer, dict) else {"id": trial_id}
+        except (LeaseLost, Abandoned) as exc:
+            why = "the trial's lease is gone" if isinstance(exc, LeaseLost) else "it was stopped"
+            joblog.system(f"model of trial {trial_id} not stored ({why}); the file stays at {path}")
+            raise
+        except Exception as exc:
+            joblog.system(
+                f"model of trial {trial_id} not stored ({type(exc).__name__}: {exc}); the file "
+                f"stays at {path}"
+            )
+            raise
         finally:
-            if not self.worker.keep_model_files:
-                path.unlink(missing_ok=True)
-        joblog.system(f"model {model.get('id', trial_id)} stored (sha256 {metadata['sha256']})")
-        return model
+            self.worker.uploads.pop(trial_id, None)
+        return answer if isinstance(answer, dict) else {"id": trial_id}

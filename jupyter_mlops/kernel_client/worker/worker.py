@@ -5,6 +5,11 @@ a background thread runs them in order with :class:`~.trial.TrialExecution`, the
 ``job_finished`` (or ``job_cancelled``) for the assignment. A ``cancel`` naming a trial (its
 lease moved on) or a job (cancelled) stops the running trial between batches. Everything a
 trial prints goes to ``<dir>/logs/<job>.log`` and to the hub.
+
+A worker's data outlives its kernel: its outbox is keyed by its name in its folder (see
+:mod:`.outbox`), so a restarted kernel continues the same session and resends what the dead
+one had not delivered; each ``hello`` names the trials this kernel really runs, and the hub
+releases the others (the dead kernel's) once it has stored everything up to the hello's seq.
 """
 
 from __future__ import annotations
@@ -16,19 +21,19 @@ import os
 import platform
 import queue
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from jupyter_mlops import messages as M
-from jupyter_mlops.kernel_client.hub_client import HubInfo
+from jupyter_mlops.kernel_client.hub_client import Backoff, HubInfo
 from jupyter_mlops.kernel_client.worker.callbacks import Callback, CallbackList
 from jupyter_mlops.kernel_client.worker.link import WorkerLink
 from jupyter_mlops.kernel_client.worker.logtee import JobLog
-from jupyter_mlops.kernel_client.worker.outbox import Outbox
+from jupyter_mlops.kernel_client.worker.outbox import DEFAULT_LIMIT_BYTES, open_outbox
 from jupyter_mlops.kernel_client.worker.reporter import HubReporter, jsonable
 from jupyter_mlops.kernel_client.worker.trial import TrialExecution, TrialRun
+from jupyter_mlops.private import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,11 @@ class Worker:
     """A notebook's training worker connected to one hub; see :func:`start_worker`.
 
     ``checkpoint_every`` saves and uploads a checkpoint every that many epochs (0: never), if
-    the training function calls ``callbacks.on_checkpoint``.
+    the training function calls ``callbacks.on_checkpoint``. A trained model is uploaded for
+    as long as it takes (``upload_attempts`` None; retries back off up to ``upload_backoff``
+    and start again at once when the link to the hub is back) while the trial's lease holds;
+    a model that cannot be stored stays on disk and the job log says where.
+    ``outbox_limit_bytes`` bounds the events kept for the hub (see :mod:`.outbox`).
     """
 
     def __init__(
@@ -90,28 +99,38 @@ class Worker:
         keep_model_files: bool = False,
         flush_interval: float = 0.25,
         backoff_max: float = 10.0,
-        upload_attempts: int = 12,
+        upload_attempts: int | None = None,
+        upload_backoff: Backoff = Backoff(1.0, 30.0),
         checkpoint_every: int = 1,
+        outbox_limit_bytes: int = DEFAULT_LIMIT_BYTES,
     ) -> None:
         self.train_fn = train_fn
         self.defaults = dict(jsonable(dict(defaults)))
         self.name = name
         self.hub = hub
-        self.local_dir = Path(local_dir) if local_dir is not None else default_local_dir()
+        # 0700: its logs, outbox, checkpoints and models are for this user only
+        self.local_dir = private_dir(local_dir if local_dir is not None else default_local_dir())
         self.callbacks = list(callbacks)
         self.notebook = notebook or os.environ.get("JPY_SESSION_NAME") or name
         self.echo = echo
         self.log_every = log_every
         self.keep_model_files = keep_model_files
         self.upload_attempts = upload_attempts
+        self.upload_backoff = upload_backoff
         self.checkpoint_every = checkpoint_every
-        self.session = uuid.uuid4().hex
         self.device = device_description()
-        self.outbox = Outbox(self.local_dir / "outbox" / f"{self.session}.jsonl")
+        self.outbox = open_outbox(self.local_dir, name, limit_bytes=outbox_limit_bytes)
+        #: set when the link to the hub is (re)welcomed or the worker stops: a waiting model
+        #: upload retries at once
+        self.upload_wake = threading.Event()
+        #: models waiting to be stored by the hub, by trial id (shown by ``%mlops status``)
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self._held: dict[str, int | None] = {}  # trials assigned to this kernel, not yet ended
+        self._held_lock = threading.Lock()
         self.connection = WorkerLink(
             hub,
             self.outbox,
-            self._hello(),
+            self._hello,
             self._on_message,
             flush_interval=flush_interval,
             backoff_max=backoff_max,
@@ -123,7 +142,6 @@ class Worker:
         self.jobs_done: list[dict[str, Any]] = []
         self._jobs: queue.Queue[dict[str, Any]] = queue.Queue()
         self._seen_assignments: set[tuple[str, int | None]] = set()
-        self._logged_jobs: set[int] = set()
         self._cancelled_jobs: set[int] = set()
         self._cancelled_trials: set[str] = set()
         self.stopping = threading.Event()
@@ -131,14 +149,23 @@ class Worker:
         self._thread = threading.Thread(target=self._job_loop, name="mlops-worker", daemon=True)
 
     def _hello(self) -> dict[str, Any]:
+        """The hello of each connect: who this is, what it runs, its newest event's seq."""
+        with self._held_lock:  # read before the seq: a trial that ends meanwhile is either
+            running = [  # listed here or its end event is at or below ``seq``
+                {"trial_id": trial, "attempt": attempt}
+                for trial, attempt in self._held.items()
+                if attempt is not None
+            ]
         return {
             "type": M.HELLO,
             "name": self.name,
-            "session": self.session,
+            "session": self.outbox.session,
             "notebook": self.notebook,
             "defaults": self.defaults,
             "device": self.device,
             "versions": versions(),
+            "running": running,
+            "seq": self.outbox.last_seq,
         }
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -165,11 +192,17 @@ class Worker:
         run = self.current_run
         if run is not None:
             run.request_stop("worker")
+        self.upload_wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
         self.connection.flush(min(timeout, 3.0))
         self.connection.stop(timeout=2.0)
         self.outbox.close()
+
+    @property
+    def session(self) -> str:
+        """This worker's secret session id (kept in its outbox: it outlives the kernel)."""
+        return self.outbox.session
 
     @property
     def running(self) -> bool:
@@ -179,8 +212,10 @@ class Worker:
     # -- messages from the hub (link thread: never block) -------------------------------------
 
     def _on_message(self, msg: dict[str, Any]) -> None:
-        if msg["type"] == M.WELCOME and msg.get("name"):
-            self.name = msg["name"]
+        if msg["type"] == M.WELCOME:
+            if msg.get("name"):
+                self.name = msg["name"]
+            self.upload_wake.set()  # the hub is back: a waiting upload tries now
         elif msg["type"] == M.JOB:
             job = msg["job"]
             job_id = int(job["id"])
@@ -195,6 +230,8 @@ class Worker:
                 )
                 return
             self._seen_assignments |= keys
+            with self._held_lock:
+                self._held.update(keys)
             self._cancelled_jobs.discard(job_id)  # the hub hands out no cancelled job's trials
             self._cancelled_trials -= {trial for trial, _ in keys}
             self._jobs.put(job)
@@ -226,18 +263,16 @@ class Worker:
                 self.outbox.emit(M.JOB_FINISHED, urgent=True, job_id=job.get("id"))
 
     def _joblog(self, job_id: int, attempts: dict[str, int | None]) -> JobLog:
-        """The job's local log; a later assignment of the same job appends to it."""
+        """The job's local log (appended to, never truncated), each line also reported."""
 
-        def report(stream: str, trial: str | None, text: str) -> None:
+        def report(stream: str, trial: str | None, text: str, time: str) -> None:
             attempt = attempts.get(trial) if trial is not None else None
             lease: dict[str, Any] = {"attempt": attempt} if attempt is not None else {}
             self.outbox.emit(
-                M.LOG, job_id=job_id, trial_id=trial, **lease, stream=stream, text=text
+                M.LOG, job_id=job_id, trial_id=trial, **lease, stream=stream, text=text, time=time
             )
 
-        append = job_id in self._logged_jobs
-        self._logged_jobs.add(job_id)
-        return JobLog(self.local_dir / "logs" / f"{job_id}.log", report, append=append)
+        return JobLog(self.local_dir / "logs" / f"{job_id}.log", report)
 
     def _run_job(self, job: dict[str, Any]) -> None:
         """Run one assignment: its trials in order, then ``job_finished``/``job_cancelled``."""
@@ -256,6 +291,7 @@ class Worker:
             )
             for run in runs:
                 outcomes.append(self._run_trial(run, joblog))
+                self._release(run)
             cancelled = job_id in self._cancelled_jobs
             summary = ", ".join(
                 f"trial {r.trial_id} {o}" for r, o in zip(runs, outcomes, strict=True)
@@ -269,6 +305,8 @@ class Worker:
                 joblog.system(f"assignment done: job {job_id}, {summary or 'no trials'}")
                 self.outbox.emit(M.JOB_FINISHED, urgent=True, job_id=job_id)
         finally:
+            for run in runs:
+                self._release(run)
             joblog.close()
             self.jobs_done.append(
                 {"id": job_id, "trials": [r.trial_id for r in runs], "outcomes": outcomes}
@@ -276,6 +314,12 @@ class Worker:
             self.current_job = None
             self.current_trial = None
             self.current_run = None
+
+    def _release(self, run: TrialRun) -> None:
+        """The trial ended here (its end event, if any, is in the outbox): not held any more."""
+        with self._held_lock:
+            if self._held.get(run.trial_id, -1) == run.attempt:
+                del self._held[run.trial_id]
 
     def _run_trial(self, run: TrialRun, joblog: JobLog) -> str:
         """Run one trial unless it was cancelled meanwhile; returns its outcome."""
@@ -306,6 +350,8 @@ class Worker:
             "last_error": link.last_error,
             "device": self.device,
             "unacked_events": self.outbox.waiting,
+            "outbox": self.outbox.status(),
+            "uploads": [dict(upload) for upload in list(self.uploads.values())],
             "job": job["id"] if job else None,
             "trial": self.current_trial,
             "attempt": run.attempt if run is not None else None,

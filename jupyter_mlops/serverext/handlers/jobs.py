@@ -5,7 +5,13 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from jupyter_mlops.serverext.handlers.base import OBJECT, WORKER, MLOpsHandler, parse_job_id
+from jupyter_mlops.serverext.handlers.base import (
+    OBJECT,
+    WORKER,
+    MLOpsHandler,
+    parse_id,
+    parse_job_id,
+)
 
 
 class WorkersHandler(MLOpsHandler):
@@ -14,6 +20,14 @@ class WorkersHandler(MLOpsHandler):
     def get(self) -> None:
         """List workers: name, online, last_seen, defaults, device, current job."""
         self.reply({"workers": self.ctx.store.list_workers()})
+
+
+class WorkerHandler(MLOpsHandler):
+    @web.authenticated
+    @authorized
+    def delete(self, worker_id: str) -> None:
+        """Forget an offline worker (409 while it is online); its trials keep naming it."""
+        self.reply(self.ctx.hub.forget_worker(parse_id(worker_id, "worker")))
 
 
 class GridValidateHandler(MLOpsHandler):

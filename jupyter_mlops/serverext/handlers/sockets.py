@@ -1,7 +1,11 @@
-"""Websocket adapters: the worker link and the events feed, both behind Jupyter's auth."""
+"""Websocket adapters: the worker link (Jupyter's auth or a worker token) and the events feed
+(Jupyter's auth)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,8 +16,14 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web, websocket
 
 from jupyter_mlops.messages import ERROR, EVENTS, HELLO, WORKER_TO_HUB, MessageError, encode, parse
-from jupyter_mlops.serverext.errors import MLOpsError
-from jupyter_mlops.serverext.handlers.base import AUTH_RESOURCE, Context
+from jupyter_mlops.serverext.errors import Forbidden, MLOpsError
+from jupyter_mlops.serverext.handlers.base import (
+    AUTH_RESOURCE,
+    WORKER_SCOPE,
+    Context,
+    Credential,
+    scoped,
+)
 
 #: Worker links: tornado pings every 15 s and closes a link whose pong is 10 s late (then waits
 #: 5 s for the closing handshake), so a frozen worker loses its link 15 to 30 s after it froze.
@@ -22,6 +32,13 @@ WORKER_PING_TIMEOUT = 10.0
 #: Subscribers (browsers): a keep-alive every 30 s; a dead one is dropped in about a minute.
 EVENTS_PING_INTERVAL = 30.0
 EVENTS_PING_TIMEOUT = 30.0
+#: Frame limits of our own sockets (tornado's setting for the whole server is left to the
+#: demo page's needs): a worker's frames stay under 1 MiB (its sender splits them by bytes),
+#: subscribers send nothing.
+WORKER_MAX_MESSAGE_BYTES = 8 << 20
+EVENTS_MAX_MESSAGE_BYTES = 4 << 10
+#: Close code of a subscriber dropped for leaving too much unread (4000-4999: application's).
+SLOW_SUBSCRIBER_CODE = 4008
 
 
 def ping_settings(
@@ -89,25 +106,67 @@ class WorkerSocket(_Socket):
     """``/ws/worker``: hello/welcome, then events acked cumulatively; job and cancel pushed."""
 
     worker_id: int | None = None
+    credential: Credential | None = None
 
     ping_defaults = (WORKER_PING_INTERVAL, WORKER_PING_TIMEOUT)
+    max_message_size = WORKER_MAX_MESSAGE_BYTES
+
+    @scoped(WORKER_SCOPE)
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        """Open the link with the Jupyter credential or a worker token (checked first)."""
+        result = websocket.WebSocketHandler.get(self, *args, **kwargs)
+        if result is not None:
+            await result
 
     def on_message(self, frame: str | bytes) -> None:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return  # closed by the hub (its token was revoked): nothing more is taken
         try:
             message = parse(frame, WORKER_TO_HUB)
             if message["type"] == HELLO:
                 if self.worker_id is not None:
                     raise MessageError("hello was already received on this link")
-                self.worker_id = self.ctx.hub.connect_worker(self, message)
+                assert self.credential is not None  # checked before the upgrade
+                try:
+                    self.worker_id = self.ctx.hub.connect_worker(
+                        self, message, token_id=self.credential.token_id
+                    )
+                except Forbidden as exc:  # another credential's worker: nothing to do here
+                    self._answer_error(str(exc), exc.detail)
+                    self.close(4403, "refused")
+                    return
             elif message["type"] == EVENTS:
                 if self.worker_id is None:
                     raise MessageError("send hello before events")
                 events = message.get("events")
                 if not isinstance(events, list):
                     raise MessageError("events must be a list")
-                self.ctx.hub.worker_events(self.worker_id, self, events)
+                try:
+                    self.ctx.hub.worker_events(self.worker_id, self, events)
+                except Exception as exc:
+                    self._events_not_stored(exc)
         except (MessageError, MLOpsError) as exc:
-            self.send({"type": ERROR, "error": str(exc), "detail": getattr(exc, "detail", None)})
+            self._answer_error(str(exc), getattr(exc, "detail", None))
+        except Exception:  # a frame the checks missed must not cost the worker its link
+            self.log.exception("jupyter_mlops: a worker frame could not be handled")
+            self._answer_error("the hub could not handle this frame; the server log has why")
+
+    def _events_not_stored(self, exc: Exception) -> None:
+        """A batch could not be stored (a full disk, a failing store): nothing after it may be
+        stored either, or its events would be skipped for good. Close the link: the worker
+        reconnects (with its backoff) and resends from the hub's last stored seq."""
+        if isinstance(exc, MLOpsError):
+            self.log.error("jupyter_mlops: worker events not stored: %s", exc.message)
+            self._answer_error(f"events not stored: {exc.message}", exc.detail)
+        else:
+            self.log.exception("jupyter_mlops: worker events not stored")
+            self._answer_error("events not stored: the server log has why")
+        self.close(1011, "events not stored; resend after reconnecting")
+
+    def _answer_error(self, error: str, detail: Any = None) -> None:
+        """Tell the worker what was wrong with its frame; the link stays open."""
+        with contextlib.suppress(websocket.WebSocketClosedError):
+            self.send({"type": ERROR, "error": error, "detail": detail})
 
     def on_close(self) -> None:
         if self.worker_id is not None:
@@ -115,14 +174,47 @@ class WorkerSocket(_Socket):
 
 
 class EventsSocket(_Socket):
-    """``/ws/events``: every state change pushed to subscribers (REST stays the truth)."""
+    """``/ws/events``: every state change pushed to subscribers (REST stays the truth).
+
+    Each subscriber may leave at most ``Context.max_subscriber_bytes`` of notifications
+    unwritten (tornado buffers what the network does not take yet); past that it is closed
+    with code 4008 and a reason, and catches up over REST when it reconnects, as every
+    subscriber does after a reconnect.
+    """
+
+    #: Subscribers send nothing; anything larger than this closes the socket.
+    max_message_size = EVENTS_MAX_MESSAGE_BYTES
+    unwritten = 0  # bytes handed to tornado and not yet written to the network
+    dropped = False
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
         self.ctx.hub.subscribe(self._notify)
 
     def _notify(self, frame: str) -> None:
-        self.write_message(frame)
+        if self.dropped:
+            return
+        size = len(frame)  # frames are ASCII (messages.encode escapes the rest): bytes
+        if self.unwritten + size > self.ctx.max_subscriber_bytes:
+            self._drop()
+            return
+        self.unwritten += size
+        self.write_message(frame).add_done_callback(functools.partial(self._written, size))
+
+    def _written(self, size: int, future: asyncio.Future[None]) -> None:
+        self.unwritten -= size
+        if not future.cancelled():
+            future.exception()  # a socket closed meanwhile: nothing left to report
+
+    def _drop(self) -> None:
+        """Too much unread: stop sending and close; the subscriber re-reads over REST."""
+        self.dropped = True
+        self.ctx.hub.unsubscribe(self._notify)
+        self.log.warning(
+            "jupyter_mlops: an events subscriber left %d bytes unread; disconnecting it",
+            self.unwritten,
+        )
+        self.close(SLOW_SUBSCRIBER_CODE, "too slow: notifications left unread; catch up over REST")
 
     def on_message(self, frame: str | bytes) -> None:
         """Subscribers have nothing to say; frames are ignored."""

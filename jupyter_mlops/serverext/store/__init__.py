@@ -8,11 +8,13 @@ events, models and deployments). Methods raise NotFound, Conflict or InvalidInpu
 from __future__ import annotations
 
 from jupyter_mlops.serverext.store.api import Applied, MLOpsStore, Row
+from jupyter_mlops.serverext.store.files import FileQueries
 from jupyter_mlops.serverext.store.models import ModelQueries
+from jupyter_mlops.serverext.store.tokens import TokenQueries
 from jupyter_mlops.serverext.store.workers import WorkerQueries
 
 __all__ = ["Applied", "MLOpsStore", "Row", "Store"]
 
 
-class Store(WorkerQueries, ModelQueries, MLOpsStore):
+class Store(WorkerQueries, FileQueries, ModelQueries, TokenQueries, MLOpsStore):
     """SQLite-backed store under ``root`` (``mlops.db``; model files live in the blob folder)."""

@@ -10,6 +10,7 @@ plain JSON-ready dicts, shaped as docs/API.md describes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 Row = dict[str, Any]
@@ -47,9 +48,12 @@ class MLOpsStore(ABC):
         defaults: dict[str, Any],
         device: str,
         versions: dict[str, Any],
+        token_id: int | None = None,
     ) -> tuple[Row, list[Lease]]:
         """Bring a worker session online; return the Worker and the (job, trial) leases it
-        dropped (a new session taking over an offline worker of the same name)."""
+        dropped (a new session taking over an offline worker of the same name). ``session``
+        is the worker's secret (kept hashed), bound to ``token_id`` (None: the Jupyter
+        credential): Forbidden when it was registered with another credential."""
 
     @abstractmethod
     def set_worker_offline(self, worker_id: int) -> Row:
@@ -69,7 +73,12 @@ class MLOpsStore(ABC):
 
     @abstractmethod
     def list_workers(self) -> list[Row]:
-        """Every Worker, online ones first."""
+        """Every Worker not forgotten, online ones first."""
+
+    @abstractmethod
+    def forget_worker(self, worker_id: int) -> tuple[Row, list[Lease]]:
+        """Forget an offline worker; return it and the (job, trial) leases it released.
+        NotFound, or Conflict while it is online."""
 
     # --------------------------------------------------------------------- jobs
     @abstractmethod
@@ -81,6 +90,11 @@ class MLOpsStore(ABC):
     @abstractmethod
     def get_job(self, job_id: int, trials: bool = True) -> Row:
         """The Job (with its ``trials`` unless ``trials=False``); NotFound otherwise."""
+
+    @abstractmethod
+    def job_update(self, job_id: int, trial_ids: Iterable[str] | None = None) -> Row:
+        """What a ``job`` notification carries: the Job without its ``conf`` and with only the
+        trials named in ``trial_ids``; the whole Job when None. NotFound for an unknown job."""
 
     @abstractmethod
     def list_jobs(self, limit: int = 200) -> list[Row]:
@@ -111,28 +125,51 @@ class MLOpsStore(ABC):
     # ------------------------------------------------------------ trial leases
     @abstractmethod
     def assign_next_trial(self, worker_id: int) -> tuple[Row, Row] | None:
-        """Lease the oldest pending trial this idle worker accepts; return (Job, Trial), or
-        None when the worker is busy or offline or nothing fits."""
+        """Lease the oldest pending trial this idle worker accepts; return (Job without its
+        trials, Trial), or None when the worker is busy or offline or nothing fits."""
 
     @abstractmethod
     def leased_workers(self) -> list[int]:
         """Ids of the workers that hold a running trial."""
 
     @abstractmethod
+    def held_trials(self, worker_id: int) -> list[tuple[str, int]]:
+        """(trial id, attempt) of every running trial leased to the worker."""
+
+    @abstractmethod
     def release_worker_trials(self, worker_id: int, reason: str) -> list[Lease]:
         """Put the worker's running trials back to pending; return their (job, trial) ids."""
 
     @abstractmethod
-    def check_lease(self, trial_id: str, attempt: int | None) -> Row:
-        """The Trial when ``attempt`` (if given) is its current lease. NotFound, or Conflict
-        with ``detail.reason == "lease_lost"``."""
+    def check_lease(
+        self,
+        trial_id: str,
+        attempt: int | None,
+        lease: str | None,
+        token_id: int | None = None,
+        sha256: str | None = None,
+    ) -> Row:
+        """The Trial when ``attempt`` and the ``lease`` secret are the current lease of the
+        running trial. NotFound; Forbidden when no lease is shown or ``token_id`` is not the
+        holder's credential; else Conflict with ``detail.reason == "lease_lost"``. With
+        ``sha256`` (a model upload) the same file again from the lease that stored it passes."""
 
     @abstractmethod
     def set_checkpoint(
-        self, trial_id: str, attempt: int | None, epoch: int, sha256: str
+        self,
+        trial_id: str,
+        attempt: int | None,
+        lease: str | None,
+        epoch: int,
+        sha256: str,
+        token_id: int | None = None,
     ) -> tuple[Row, str | None]:
         """Record the trial's newest checkpoint; return the Trial and the sha256 it replaced.
-        NotFound, or Conflict (lease_lost)."""
+        As ``check_lease`` otherwise."""
+
+    @abstractmethod
+    def drop_finished_checkpoints(self) -> list[str]:
+        """Forget the checkpoints of finished trials; return their sha256s."""
 
     @abstractmethod
     def checkpoint_of(self, trial_id: str) -> tuple[str, int]:
@@ -160,10 +197,12 @@ class MLOpsStore(ABC):
         sha256: str,
         size: int,
         metadata: dict[str, Any],
-        attempt: int | None = None,
-    ) -> tuple[Row, bool, str | None]:
-        """Record a trial's model; return (Model, created, freed checkpoint sha256). Conflict
-        for a different file or an old lease (lease_lost); NotFound for an unknown trial."""
+        attempt: int | None,
+        lease: str | None,
+        token_id: int | None = None,
+    ) -> tuple[Row, bool]:
+        """Record a trial's model from its current lease; return (Model, created). As
+        ``check_lease`` otherwise (a different file for a trial with a model: lease_lost)."""
 
     @abstractmethod
     def get_model(self, model_id: str) -> Row:
@@ -176,6 +215,49 @@ class MLOpsStore(ABC):
     @abstractmethod
     def delete_all_models(self) -> tuple[int, list[str]]:
         """Delete every model and the deployment history; return (count, freed sha256s)."""
+
+    # ------------------------------------------------------------------- tokens
+    @abstractmethod
+    def create_token(self, name: str, scope: str) -> tuple[Row, str]:
+        """Issue a scoped token ("worker" or "predict"); return the Token and its secret (only
+        its hash is kept). InvalidInput for a bad name or scope."""
+
+    @abstractmethod
+    def get_token(self, token_id: int) -> Row:
+        """The Token (never its secret); NotFound otherwise."""
+
+    @abstractmethod
+    def list_tokens(self) -> list[Row]:
+        """Every Token, newest first."""
+
+    @abstractmethod
+    def revoke_token(self, token_id: int) -> tuple[Row, list[int]]:
+        """Revoke a token; return it and the ids of the workers registered with it."""
+
+    @abstractmethod
+    def token_for_secret(self, secret: str) -> Row | None:
+        """The valid Token with this secret, or None; its ``last_used`` is updated."""
+
+    # -------------------------------------------------------------- consistency
+    @abstractmethod
+    def consistency_problems(self) -> list[str]:
+        """What contradicts itself (a job's status and its trials, a trial and its model,
+        a deployment and its model); empty when the store is consistent."""
+
+    # -------------------------------------------------------------------- files
+    @abstractmethod
+    def stored_files(self) -> list[Row]:
+        """Every file the store refers to: ``kind`` ("model" or "checkpoint"), ``id`` (the
+        model or trial), ``sha256``, ``size`` (None for checkpoints), ``damaged``."""
+
+    @abstractmethod
+    def mark_model_damaged(self, model_id: str, reason: str | None) -> Row:
+        """Record why the model's file cannot be used (None: it is fine); return the Model.
+        A damaged model is never served, deployed or downloaded. NotFound otherwise."""
+
+    @abstractmethod
+    def forget_checkpoint(self, trial_id: str) -> None:
+        """Forget a trial's checkpoint (its file is gone): it resumes from the start."""
 
     # -------------------------------------------------------------- deployments
     @abstractmethod

@@ -2,6 +2,7 @@
 
 The applier knows nothing of the store: it is handed the connection of the transaction the
 store opened, the worker and its last stored ``seq``, and writes rows through that connection.
+It is one class with a handler per event type, which is why the module runs a little long.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from jupyter_mlops.messages import (
     LOG,
     LOG_LINES,
     LOG_STREAMS,
+    MAX_INT,
     METRIC,
     METRIC_POINTS,
+    NON_FINITE,
     PROGRESS,
     TRIAL_CANCELLED,
     TRIAL_FAILED,
     TRIAL_FINISHED,
     TRIAL_STARTED,
+    nesting_depth,
     utc_now,
 )
 
@@ -36,11 +40,68 @@ _TRIAL_END = {
 }
 
 
+MAX_ID_TEXT = 200  # trial and model ids are "<job>-<index>"
+MAX_METRICS_DEPTH = 8  # a trial's final metrics: names to numbers, or to small objects
+_OPTIONAL_INTS = {
+    PROGRESS: ("epoch", "epochs", "batch", "batches"),
+    TRIAL_STARTED: ("resumed_from_epoch",),
+    METRIC: ("step",),
+}
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= MAX_INT
+
+
+def event_problem(event: dict[str, Any]) -> str | None:
+    """What is wrong with an event's fields (None: nothing), checked before any is stored.
+
+    Ids and counts are integers the store can hold, texts are strings, a metric's value is a
+    number (non-finite ones arrive as text, see ``messages.decode``, and are kept so).
+    """
+    kind = event.get("type")
+    if not _is_count(event.get("job_id")):
+        return f"job_id must be an integer from 0 to {MAX_INT}"
+    for key in ("trial_id", "model_id", "time"):
+        value = event.get(key)
+        if value is not None and not (isinstance(value, str) and len(value) <= MAX_ID_TEXT):
+            return f"{key} must be a string of at most {MAX_ID_TEXT} characters"
+    attempt = event.get("attempt")
+    if attempt is not None and not _is_count(attempt):
+        return f"attempt must be an integer from 0 to {MAX_INT}"
+    for key in _OPTIONAL_INTS.get(kind, ()):  # type: ignore[arg-type]
+        if event.get(key) is not None and not _is_count(event.get(key)):
+            return f"{kind} {key} must be an integer from 0 to {MAX_INT}"
+    if kind in (PROGRESS, TRIAL_STARTED, *_TRIAL_END) and event.get("trial_id") is None:
+        return f"{kind} needs a trial_id"
+    if kind == LOG and not isinstance(event.get("text", ""), str):
+        return "log text must be a string"
+    if kind == METRIC:
+        number: Any = event.get("value")
+        if not isinstance(event.get("name"), str) or not (
+            number in NON_FINITE
+            or (type(number) in (int, float) and abs(number) <= 1.7976931348623157e308)
+        ):
+            return "a metric needs a string name and a number value"
+    if kind in _TRIAL_END or kind in (JOB_FAILED, JOB_FINISHED, JOB_CANCELLED):
+        error, metrics = event.get("error"), event.get("metrics")
+        if error is not None and not isinstance(error, str):
+            return "error must be a string"
+        if metrics is not None and not (
+            isinstance(metrics, dict)
+            and nesting_depth(metrics, MAX_METRICS_DEPTH) <= (MAX_METRICS_DEPTH)
+        ):
+            return f"metrics must be an object nested at most {MAX_METRICS_DEPTH} deep"
+    return None
+
+
 class EventApplier:
     """Turns events into rows; collects what subscribers must be told afterwards.
 
     Only the holder of a trial's lease may write about it: events for a trial leased to
-    another worker, re-queued, or of an older ``attempt`` are ignored (late results).
+    another worker, re-queued, or of an older ``attempt`` are ignored (late results). What is
+    refused is never silent: a system line in the job's log says how many events of which
+    trial and attempt were not stored, and why (the worker's local log keeps them).
     """
 
     def __init__(
@@ -52,6 +113,7 @@ class EventApplier:
         self.stamp = utc_now()
         self.problems: list[str] = []
         self.jobs_changed: set[int] = set()
+        self.trials_changed: dict[int, set[str]] = {}  # job -> its trials this batch changed
         self.handed_back = False  # the worker gave a trial back without a job cancel
         self._leases: dict[str, list[Any] | None] = {}
         self._jobs: dict[int, bool] = {}
@@ -59,6 +121,8 @@ class EventApplier:
         self._metrics: list[tuple[Any, ...]] = []
         self._logged: list[dict[str, Any]] = []
         self._measured: list[dict[str, Any]] = []
+        #: (job, trial, attempt) -> event type -> count, for events refused (lease moved)
+        self._refused: dict[tuple[int, str, Any], dict[str, int]] = {}
         self._handlers = {
             LOG: self._on_log,
             METRIC: self._on_metric,
@@ -78,15 +142,22 @@ class EventApplier:
         handlers = self._handlers
         for event in events:
             seq = event.get("seq") if isinstance(event, dict) else None
-            if type(seq) is not int or seq < 1:
-                self.problems.append(f"event without a positive integer seq: {event!r:.80}")
+            if type(seq) is not int or not 1 <= seq <= MAX_INT:
+                self.problems.append(
+                    f"an event must be an object with a positive integer seq (<= {MAX_INT})"
+                )
                 continue
             if seq <= self.last_seq:
                 continue  # already stored: a resend
             self.last_seq = seq
-            handler, job_id = handlers.get(event.get("type")), event.get("job_id")
-            if handler is None or type(job_id) is not int:
-                self.problems.append(f"event {seq}: unknown type or no integer job_id")
+            kind, job_id = event.get("type"), event.get("job_id")
+            handler = handlers.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                self.problems.append(f"event {seq}: unknown type {kind!r:.40}")
+                continue
+            problem = event_problem(event)
+            if problem is not None:
+                self.problems.append(f"event {seq}: {problem}")
                 continue
             trial_id = event.get("trial_id")
             if trial_id is None:
@@ -94,6 +165,9 @@ class EventApplier:
                     handler(event, job_id)
             elif self._holds(trial_id, job_id, event):
                 handler(event, job_id)
+            else:
+                self._refuse(trial_id, job_id, event)
+        self._mark_refused()
         self._flush()
 
     def _lease(self, trial_id: Any) -> list[Any] | None:
@@ -114,6 +188,50 @@ class EventApplier:
         if attempt is not None and attempt != lease[3]:
             return False
         return lease[2] == "running" or (lease[2] == "finished" and event["type"] == LOG)
+
+    def _refuse(self, trial_id: Any, job_id: int, event: dict[str, Any]) -> None:
+        """Count an event of a trial this worker's lease does not cover (any more)."""
+        lease = self._lease(trial_id)
+        if lease is None or lease[0] != job_id:
+            return  # no such trial in that job: nothing a lease could explain
+        key = (job_id, str(trial_id), event.get("attempt"))
+        counts = self._refused.setdefault(key, {})
+        counts[event["type"]] = counts.get(event["type"], 0) + 1
+
+    def _mark_refused(self) -> None:
+        """One system log line per (trial, attempt) whose events were refused in this batch."""
+        if not self._refused:
+            return
+        name = self.conn.execute(
+            "SELECT name FROM workers WHERE id = ?", (self.worker_id,)
+        ).fetchone()
+        nouns = {LOG: "log line(s)", METRIC: "metric point(s)", PROGRESS: "progress update(s)"}
+        for (job_id, trial_id, attempt), counts in self._refused.items():
+            row = self.conn.execute(
+                "SELECT t.status, t.attempt, w.name FROM trials t "
+                "LEFT JOIN workers w ON w.id = t.worker_id WHERE t.id = ?",
+                (trial_id,),
+            ).fetchone()
+            status, current, holder = row if row else ("unknown", None, None)
+            if holder != (name[0] if name else None):
+                why = f"its lease is now attempt {current} on worker {holder}"
+            elif attempt is not None and attempt != current:
+                why = f"its lease is now attempt {current}"
+            else:
+                why = f"the trial is {status} on the hub"
+            order = [*nouns, *sorted(set(counts) - set(nouns))]  # log lines first
+            parts = ", ".join(
+                f"{counts[kind]} {nouns.get(kind, kind + ' event(s)')}"
+                for kind in order
+                if counts.get(kind)
+            )
+            of = f"attempt {attempt} of trial {trial_id}" if attempt else f"trial {trial_id}"
+            text = (
+                f"hub: {parts} of {of} from worker {name[0] if name else self.worker_id} were "
+                f"not stored: {why}; that worker's local job log keeps them"
+            )
+            self._logs.append((job_id, trial_id, self.stamp, "system", text))
+        self._refused = {}
 
     def _worked_on(self, job_id: int) -> bool:
         if job_id not in self._jobs:
@@ -136,10 +254,11 @@ class EventApplier:
         self._logs.append((job_id, event.get("trial_id"), self._time(event), stream, text))
 
     def _on_metric(self, event: dict[str, Any], job_id: int) -> None:
-        value, step = event.get("value"), event.get("step", 0)
-        if not isinstance(value, (int, float)) or not isinstance(step, int):
-            self.problems.append(f"event {event['seq']}: metric needs a number value, int step")
-            return
+        value: Any = event.get("value")  # a number or non-finite text: see event_problem
+        step = event.get("step") or 0
+        attempt = event.get("attempt")
+        if attempt is None and event.get("trial_id") is not None:  # a worker of an old version
+            attempt = (self._lease(event["trial_id"]) or [None] * 4)[3]
         self._metrics.append(
             (
                 job_id,
@@ -147,7 +266,8 @@ class EventApplier:
                 self._time(event),
                 str(event.get("name")),
                 step,
-                float(value),
+                value if value in NON_FINITE else float(value),  # NaN is kept as "NaN"
+                attempt,
             )
         )
 
@@ -162,7 +282,7 @@ class EventApplier:
                 event["trial_id"],
             ),
         )
-        self.jobs_changed.add(job_id)
+        self._changed(job_id, event["trial_id"])
 
     def _on_trial_started(self, event: dict[str, Any], job_id: int) -> None:
         resumed = event.get("resumed_from_epoch")
@@ -170,10 +290,12 @@ class EventApplier:
             "UPDATE trials SET started = coalesce(started, ?), resumed_from_epoch = ? WHERE id = ?",
             (self._time(event), resumed if type(resumed) is int else None, event["trial_id"]),
         )
-        self.jobs_changed.add(job_id)
+        self._changed(job_id, event["trial_id"])
 
     def _end_trial(self, event: dict[str, Any], job_id: int) -> None:
-        """A trial ended. Cancelled without a job cancel means the worker let it go: re-queue."""
+        """A trial ended. Cancelled without a job cancel means the worker let it go: re-queue.
+        A trial whose model is stored ends finished whatever its worker says (its one result
+        exists), and its model is the stored one, never a name from the event."""
         trial_id = event["trial_id"]
         status = _TRIAL_END[event["type"]]
         error = event.get("error")
@@ -185,16 +307,26 @@ class EventApplier:
         ):
             status, error = "pending", "re-queued: its worker stopped before the trial ended"
             self.handed_back = True
+        if (
+            status != "finished"
+            and self.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM models WHERE id = ?)", (trial_id,)
+            ).fetchone()[0]
+        ):
+            sent = event["type"]
+            text = f"trial {trial_id} ends finished, its model stored (its worker sent {sent})"
+            self._logs.append((job_id, trial_id, self.stamp, "system", text))
+            status, error = "finished", None
         metrics = event.get("metrics") if isinstance(event.get("metrics"), dict) else None
         self.conn.execute(
             "UPDATE trials SET status = ?, finished = ?, error = ?, "
-            "metrics = coalesce(?, metrics), model_id = coalesce(model_id, ?) WHERE id = ?",
+            "metrics = coalesce(?, metrics), "
+            "model_id = (SELECT m.id FROM models m WHERE m.id = trials.id) WHERE id = ?",
             (
                 status,
                 None if status == "pending" else self._time(event),
                 error,
                 json.dumps(metrics) if metrics is not None else None,
-                event.get("model_id"),
                 trial_id,
             ),
         )
@@ -204,7 +336,11 @@ class EventApplier:
             (self.worker_id, trial_id),
         )
         self._leases[trial_id][2] = status  # type: ignore[index]
+        self._changed(job_id, trial_id)
+
+    def _changed(self, job_id: int, trial_id: str) -> None:
         self.jobs_changed.add(job_id)
+        self.trials_changed.setdefault(job_id, set()).add(trial_id)
 
     def _end_assignment(self, event: dict[str, Any], job_id: int) -> None:
         """The worker is done with what it was given; the job's status is derived later."""
@@ -212,7 +348,7 @@ class EventApplier:
 
     def _flush(self) -> None:
         self._logged += self._insert("logs", "stream, text", self._logs)
-        self._measured += self._insert("metrics", "name, step, value", self._metrics)
+        self._measured += self._insert("metrics", "name, step, value, attempt", self._metrics)
         self._logs, self._metrics = [], []
 
     def _insert(self, table: str, columns: str, rows: list[tuple[Any, ...]]) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from jupyter_mlops.messages import utc_now
@@ -17,6 +18,19 @@ from jupyter_mlops.serverext.store.api import Lease, Row
 from jupyter_mlops.serverext.store.base import StoreBase
 
 ENDED = ("finished", "failed", "cancelled")
+
+
+def _requested(wanted: str) -> str | list[str]:
+    """The requested worker as stored: "any", a name, or a JSON list of names (a name may
+    itself start with "[")."""
+    if wanted.startswith("["):
+        try:
+            names = json.loads(wanted)
+        except ValueError:
+            return wanted
+        if isinstance(names, list):
+            return names
+    return wanted
 
 
 class JobQueries(StoreBase):
@@ -77,16 +91,7 @@ class JobQueries(StoreBase):
                 (job_id,),
             )
             counts["cancelled"] = counts.get("cancelled", 0) + counts.pop("pending")
-        if counts.get("running"):
-            status = "running"
-        elif counts.get("pending"):
-            status = "queued"
-        elif cancel or (
-            counts.get("cancelled") and not counts.get("finished") and not counts.get("failed")
-        ):
-            status = "cancelled"
-        else:
-            status = "finished" if counts.get("finished") else "failed"
+        status = _derive_status(counts, bool(cancel))
         conn.execute(
             "UPDATE jobs SET status = ?, finished = CASE WHEN ? THEN coalesce(finished, ?) "
             "ELSE NULL END WHERE id = ?",
@@ -103,10 +108,27 @@ class JobQueries(StoreBase):
             job["trials"] = self.job_trials(job_id)
         return job
 
+    def job_update(self, job_id: int, trial_ids: Iterable[str] | None = None) -> Row:
+        """The job with only the trials named, and without its ``conf`` (it never changes,
+        and a grid's conf can be large): what a ``job`` notification carries; subscribers
+        merge it into what they hold, trials by id. ``trial_ids`` None: the whole job."""
+        if trial_ids is None:
+            return self.get_job(job_id)
+        job = self.get_job(job_id, trials=False)
+        del job["conf"]
+        rows = self._all(
+            "trials",
+            f"{self._TRIAL_SELECT} WHERE t.job_id = ? "
+            "AND t.id IN (SELECT value FROM json_each(?)) ORDER BY t.idx",
+            (job_id, json.dumps(sorted(set(trial_ids)))),
+        )
+        job["trials"] = [self._trial_view(r) for r in rows]
+        return job
+
     @staticmethod
     def _job_view(row: Row) -> Row:
         wanted = row.pop("requested_worker")
-        row["worker"] = json.loads(wanted) if wanted.startswith("[") else wanted
+        row["worker"] = _requested(wanted)
         row.pop("worker_id", None)
         row["cancel_requested"] = bool(row["cancel_requested"])
         row["progress"] = row["trials_done"] / row["trial_count"] if row["trial_count"] else 1.0
@@ -123,9 +145,10 @@ class JobQueries(StoreBase):
 
     @staticmethod
     def _trial_view(row: Row) -> Row:
+        row.pop("lease_hash", None)  # the lease secret never leaves the hub but to its worker
         row["index"] = row.pop("idx")
         if row.pop("checkpoint_sha256", None) is None:
-            row["checkpoint_epoch"] = None  # dropped once the trial's model was stored
+            row["checkpoint_epoch"] = None  # dropped once the trial finished
         return row
 
     def job_trials(self, job_id: int) -> list[Row]:
@@ -162,14 +185,19 @@ class JobQueries(StoreBase):
         return self.get_job(job_id), leases
 
     def cancel_trial(self, trial_id: str, reason: str) -> None:
-        """End a running trial as cancelled from the hub's side (its worker is offline)."""
+        """End a running trial as cancelled from the hub's side (its worker is offline); one
+        whose model is stored ends finished (its result exists)."""
         with self.transaction() as conn:
             trial = self.get_trial(trial_id)
+            has_model = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM models WHERE id = ?)", (trial_id,)
+            ).fetchone()[0]
             conn.execute(
-                "UPDATE trials SET status = 'cancelled', finished = ?, error = ? "
+                "UPDATE trials SET status = ?, finished = ?, error = ? "
                 "WHERE id = ? AND status = 'running'",
-                (utc_now(), reason, trial_id),
-            )
+                ("finished" if has_model else "cancelled", utc_now(),
+                 None if has_model else reason, trial_id),
+            )  # fmt: skip
             conn.execute(
                 "UPDATE workers SET current_job = NULL, current_trial = NULL "
                 "WHERE current_trial = ?",
@@ -183,7 +211,8 @@ class JobQueries(StoreBase):
             self.get_job(job_id, trials=False)
             changed = conn.execute(
                 "UPDATE trials SET status = 'pending', error = 'retry requested', "
-                "finished = NULL WHERE job_id = ? AND status = 'failed'",
+                "finished = NULL, lease_hash = NULL WHERE job_id = ? AND status = 'failed' "
+                "AND model_id IS NULL",
                 (job_id,),
             ).rowcount
             if not changed:
@@ -193,6 +222,42 @@ class JobQueries(StoreBase):
             )
             self._refresh_job(conn, job_id)
         return self.get_job(job_id)
+
+    def consistency_problems(self) -> list[str]:
+        """What contradicts itself in the store (empty when all is well): a job whose status
+        is not the one its trials give, a trial whose model is stored yet is not running or
+        finished, a trial naming a model that does not exist, a deployment of a missing model.
+        """
+        problems: list[str] = []
+        for job_id, status, cancel in self.db.conn.execute(
+            "SELECT id, status, cancel_requested FROM jobs"
+        ).fetchall():
+            counts = dict(
+                self.db.conn.execute(
+                    "SELECT status, count(*) FROM trials WHERE job_id = ? GROUP BY status",
+                    (job_id,),
+                )
+            )
+            if cancel and counts.get("pending"):
+                problems.append(f"job {job_id} is cancelled yet has pending trials")
+            if status != _derive_status(counts, bool(cancel)):
+                problems.append(f"job {job_id} is {status} but its trials say {counts}")
+        for trial_id, status in self.db.conn.execute(
+            "SELECT t.id, t.status FROM trials t JOIN models m ON m.id = t.id "
+            "WHERE t.status NOT IN ('running', 'finished')"
+        ):
+            problems.append(f"trial {trial_id} has a stored model yet is {status}")
+        for (trial_id,) in self.db.conn.execute(
+            "SELECT id FROM trials WHERE model_id IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM models m WHERE m.id = trials.model_id)"
+        ):
+            problems.append(f"trial {trial_id} names a model that is not stored")
+        for (model_id,) in self.db.conn.execute(
+            "SELECT model_id FROM deployments "
+            "WHERE NOT EXISTS (SELECT 1 FROM models m WHERE m.id = deployments.model_id)"
+        ):
+            problems.append(f"a deployment names model {model_id}, which is not stored")
+        return problems
 
     def job_logs(self, job_id: int, after: int = 0, limit: int = 10_000) -> list[Row]:
         """The job's log lines after the ``after`` cursor."""
@@ -211,3 +276,16 @@ class JobQueries(StoreBase):
             "SELECT * FROM metrics WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (job_id, after, limit),
         )
+
+
+def _derive_status(counts: dict[str, int], cancel: bool) -> str:
+    """A job's status from its trials' status counts and whether a cancel was asked."""
+    if counts.get("running"):
+        return "running"
+    if counts.get("pending"):
+        return "queued"
+    if cancel or (
+        counts.get("cancelled") and not counts.get("finished") and not counts.get("failed")
+    ):
+        return "cancelled"
+    return "finished" if counts.get("finished") else "failed"

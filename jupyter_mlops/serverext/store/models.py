@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from typing import Any
 
@@ -22,26 +23,20 @@ class ModelQueries(TrialQueries):
         sha256: str,
         size: int,
         metadata: dict[str, Any],
-        attempt: int | None = None,
-    ) -> tuple[Row, bool, str | None]:
-        """Record a trial's model; return (model, created, freed checkpoint sha256).
+        attempt: int | None,
+        lease: str | None,
+        token_id: int | None = None,
+    ) -> tuple[Row, bool]:
+        """Record a trial's model; return (model, created).
 
-        Idempotent for the same file. With ``attempt``, only the trial's current lease may
-        store its model, so a trial has exactly one result. Its checkpoint is dropped.
+        Only the current lease of the running trial may store its model (see ``check_lease``),
+        so a trial has exactly one result; the same file again from that lease is harmless.
+        The trial's checkpoint stays until the trial is finished.
         """
         with self.transaction() as conn:
-            existing = self._one("models", "SELECT * FROM models WHERE id = ?", (trial_id,))
-            if existing is not None:
-                if existing["sha256"] != sha256:
-                    raise Conflict(
-                        f"trial {trial_id} already has a different model "
-                        f"(sha256 {existing['sha256'][:12]})"
-                    )
-                return self.get_model(trial_id), False, None
-            trial = self.check_lease(trial_id, attempt)
-            checkpoint = conn.execute(
-                "SELECT checkpoint_sha256 FROM trials WHERE id = ?", (trial_id,)
-            ).fetchone()[0]
+            trial = self.check_lease(trial_id, attempt, lease, token_id, sha256=sha256)
+            if self._one("models", "SELECT id FROM models WHERE id = ?", (trial_id,)):
+                return self.get_model(trial_id), False  # check_lease saw the same file
             conn.execute(
                 "INSERT INTO models (id, job_id, trial_id, worker, sha1, sha256, size, "
                 "param_count, metrics, hyperparameters, classes, input_size, normalization, "
@@ -64,11 +59,8 @@ class ModelQueries(TrialQueries):
                     utc_now(),
                 ),
             )
-            conn.execute(
-                "UPDATE trials SET model_id = ?, checkpoint_sha256 = NULL WHERE id = ?",
-                (trial_id, trial_id),
-            )
-        return self.get_model(trial_id), True, checkpoint
+            conn.execute("UPDATE trials SET model_id = ? WHERE id = ?", (trial_id, trial_id))
+        return self.get_model(trial_id), True
 
     _MODEL_SELECT = (
         "SELECT m.*, (m.id = (SELECT model_id FROM deployments ORDER BY id DESC LIMIT 1)) "
@@ -116,6 +108,11 @@ class ModelQueries(TrialQueries):
                     "not loadable as data) and cannot be deployed; re-train it",
                     {"reason": "legacy_model"},
                 )
+            if model.get("damaged"):
+                raise Conflict(
+                    f"model {model_id} cannot be deployed: {model['damaged']}",
+                    {"reason": "damaged_model", "model_id": model_id},
+                )
             self._insert_deployment(conn, model, reason, metric)
         return self.current_deployment()  # type: ignore[return-value]
 
@@ -127,7 +124,12 @@ class ModelQueries(TrialQueries):
         with self.transaction() as conn:
             model = self.get_model(model_id)
             value = model["metrics"].get(metric)
-            if not isinstance(value, (int, float)) or model["legacy"]:
+            if (
+                not isinstance(value, (int, float))
+                or not math.isfinite(value)  # a diverged model (NaN) never wins
+                or model["legacy"]
+                or model.get("damaged")
+            ):
                 return None
             current = conn.execute(
                 "SELECT metric_value, model_id FROM deployments ORDER BY id DESC LIMIT 1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -133,3 +135,45 @@ def m002_trial_leases(db: Database) -> None:
         "UPDATE trials SET worker_id = (SELECT worker_id FROM jobs WHERE jobs.id = trials.job_id)"
     )
     db.table("trials").create_index(["status", "worker_id"])
+
+
+@migrations()
+def m003_credentials(db: Database) -> None:
+    """Scoped tokens; worker sessions kept as their sha256 and bound to the credential that
+    registered them; forgettable workers; each trial lease has a secret (its sha256 here)."""
+    db.table("tokens").create(
+        {
+            "id": int,
+            "name": str,
+            "scope": str,
+            "secret_hash": str,
+            "created": str,
+            "last_used": str,
+            "revoked": str,
+        },
+        pk="id",
+        not_null={"name", "scope", "secret_hash", "created"},
+    )
+    db.table("tokens").create_index(["secret_hash"], unique=True)
+    workers = db.table("workers")
+    sessions = [(row["id"], row["session"]) for row in workers.rows]
+    workers.transform(rename={"session": "session_hash"}, not_null={"session_hash": False})
+    for worker_id, session in sessions:
+        db.execute(
+            "UPDATE workers SET session_hash = ? WHERE id = ?",
+            (hashlib.sha256(session.encode()).hexdigest(), worker_id),
+        )
+    workers.add_column("token_id", int)  # NULL: registered with the Jupyter credential
+    workers.add_column("forgotten", int, not_null_default=0)
+    # a forgotten worker's name is free again
+    db.execute("DROP INDEX IF EXISTS idx_workers_name")
+    db.execute("CREATE UNIQUE INDEX idx_workers_name ON workers (name) WHERE forgotten = 0")
+    db.table("trials").add_column("lease_hash", str)
+
+
+@migrations()
+def m004_durability(db: Database) -> None:
+    """Metric points carry the attempt (lease) that produced them; a model whose file was
+    found damaged or missing says why."""
+    db.table("metrics").add_column("attempt", int)
+    db.table("models").add_column("damaged", str)

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from jupyter_mlops.messages import JOB_CHANGED, utc_now
-from jupyter_mlops.serverext.errors import NotFound
+from jupyter_mlops.serverext.errors import Conflict, Forbidden, NotFound
 from jupyter_mlops.serverext.store.api import Applied, Lease, Row
+from jupyter_mlops.serverext.store.base import digest
 from jupyter_mlops.serverext.store.events import EventApplier
 from jupyter_mlops.serverext.store.trials import TrialQueries
 
@@ -24,12 +25,16 @@ class WorkerQueries(TrialQueries):
         defaults: dict[str, Any],
         device: str,
         versions: dict[str, Any],
+        token_id: int | None = None,
     ) -> tuple[Row, list[Lease]]:
         """Bring a worker session online; return it and the (job, trial) leases it dropped.
 
-        The same session reconnecting keeps its row (and its ``last_seq``). A new session
-        takes over an offline worker of the same name (its running jobs are orphaned); a name
-        held by an online worker gets a ``-NN`` suffix. Dropped leases go back to pending.
+        ``session`` is a secret only that worker holds (stored as its sha256); ``token_id`` is
+        the credential it connects with (None: the Jupyter credential). The same session with
+        the same credential keeps its row (and its ``last_seq``); with another credential it
+        is Forbidden. A new session takes over an offline worker of the same name and the same
+        credential (its running trials are released); any other name in use gets a ``-NN``
+        suffix. So a ``hello`` can never take over another credential's worker.
         """
         fields = {
             "notebook": notebook,
@@ -40,21 +45,45 @@ class WorkerQueries(TrialQueries):
             "last_seen": utc_now(),
         }
         orphaned: list[Lease] = []
+        hashed = digest(session)
         with self.transaction() as conn:
-            row = self._one("workers", "SELECT * FROM workers WHERE session = ?", (session,))
+            if (
+                token_id is not None
+                and not conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM tokens WHERE id = ? AND revoked IS NULL)",
+                    (token_id,),
+                ).fetchone()[0]
+            ):
+                raise Forbidden("the token of this link was revoked", {"reason": "revoked"})
+            row = self._one(
+                "workers",
+                "SELECT * FROM workers WHERE session_hash = ? AND forgotten = 0",
+                (hashed,),
+            )
+            if row is not None and row["token_id"] != token_id:
+                raise Forbidden(
+                    "this worker session was registered with another credential; a worker "
+                    "keeps the credential it first connected with",
+                    {"reason": "other_credential"},
+                )
             if row is None:
-                holder = self._one("workers", "SELECT * FROM workers WHERE name = ?", (name,))
-                if holder is not None and not holder["online"]:
+                holder = self._one(
+                    "workers", "SELECT * FROM workers WHERE name = ? AND forgotten = 0", (name,)
+                )
+                if holder is not None and not holder["online"] and holder["token_id"] == token_id:
                     orphaned = self._release(
                         conn, holder["id"], "the worker's kernel restarted mid-trial"
                     )
-                    fields.update(session=session, last_seq=0, current_job=None, current_trial=None)
+                    fields.update(
+                        session_hash=hashed, last_seq=0, current_job=None, current_trial=None
+                    )
                     row = holder
                 else:
                     final = name if holder is None else self._free_name(name)
                     cur = conn.execute(
-                        "INSERT INTO workers (name, session, created) VALUES (?, ?, ?)",
-                        (final, session, utc_now()),
+                        "INSERT INTO workers (name, session_hash, token_id, created) "
+                        "VALUES (?, ?, ?, ?)",
+                        (final, hashed, token_id, utc_now()),
                     )
                     row = {"id": cur.lastrowid}
             assignments = ", ".join(f"{k} = ?" for k in fields)
@@ -66,7 +95,9 @@ class WorkerQueries(TrialQueries):
     def _free_name(self, name: str) -> str:
         taken = {
             r["name"]
-            for r in self.db.query("SELECT name FROM workers WHERE name LIKE ?", (f"{name}-%",))
+            for r in self.db.query(
+                "SELECT name FROM workers WHERE name LIKE ? AND forgotten = 0", (f"{name}-%",)
+            )
         }
         return next(f"{name}-{n:02d}" for n in range(1, 10_000) if f"{name}-{n:02d}" not in taken)
 
@@ -92,7 +123,9 @@ class WorkerQueries(TrialQueries):
 
     def find_worker(self, name: str) -> Row:
         """The worker with this name; NotFound otherwise."""
-        row = self._one("workers", "SELECT * FROM workers WHERE name = ?", (name,))
+        row = self._one(
+            "workers", "SELECT * FROM workers WHERE name = ? AND forgotten = 0", (name,)
+        )
         if row is None:
             raise NotFound(f"no worker named {name!r}; GET /mlops/api/workers lists them")
         return self._worker_view(row)
@@ -102,7 +135,39 @@ class WorkerQueries(TrialQueries):
         return [
             self._worker_view(r)
             for r in self._all(
-                "workers", "SELECT * FROM workers ORDER BY online DESC, last_seen DESC"
+                "workers",
+                "SELECT * FROM workers WHERE forgotten = 0 ORDER BY online DESC, last_seen DESC",
+            )
+        ]
+
+    def forget_worker(self, worker_id: int) -> tuple[Row, list[Lease]]:
+        """Forget an offline worker: gone from the list, its name free again, its session no
+        longer recognised; its trials keep naming it. Return it (``forgotten``: true) and the
+        (job, trial) leases it still held, released. NotFound, or Conflict while it is online.
+        """
+        with self.transaction() as conn:
+            worker = self.get_worker(worker_id)
+            if worker["forgotten"]:
+                raise NotFound(f"no worker with id {worker_id}")
+            if worker["online"]:
+                raise Conflict(
+                    f"worker {worker['name']} is online; stop it first (%mlops stop), then "
+                    "forget it",
+                    {"reason": "online"},
+                )
+            leases = self._release(conn, worker_id, f"worker {worker['name']} was forgotten")
+            conn.execute(
+                "UPDATE workers SET forgotten = 1, session_hash = NULL WHERE id = ?", (worker_id,)
+            )
+        return self.get_worker(worker_id), leases
+
+    def held_trials(self, worker_id: int) -> list[tuple[str, int]]:
+        """(trial id, attempt) of every running trial leased to the worker."""
+        return [
+            (r[0], r[1])
+            for r in self.db.conn.execute(
+                "SELECT id, attempt FROM trials WHERE worker_id = ? AND status = 'running'",
+                (worker_id,),
             )
         ]
 
@@ -132,8 +197,9 @@ class WorkerQueries(TrialQueries):
             ).fetchone()[0]
         notifications = applier.notifications() if notify else []
         if notify:
-            notifications += [
-                {"type": JOB_CHANGED, "job": self.get_job(j)} for j in applier.jobs_changed
+            notifications += [  # only the trials that changed: a big job stays a small message
+                {"type": JOB_CHANGED, "job": self.job_update(j, applier.trials_changed.get(j, ()))}
+                for j in applier.jobs_changed
             ]
         return Applied(
             applier.last_seq,
@@ -146,6 +212,8 @@ class WorkerQueries(TrialQueries):
 
     @staticmethod
     def _worker_view(row: Row) -> Row:
+        row.pop("session_hash", None)  # a session id is a secret: it never leaves the hub
+        row["forgotten"] = bool(row.get("forgotten"))
         row["online"] = bool(row["online"])
         row["status"] = (
             "offline"

@@ -179,6 +179,10 @@ export class FakeApi implements MLOpsApi {
   failLogs = false;
 
   listWorkers = jest.fn(async () => this.workers);
+  forgetWorker = jest.fn(async (id: number) => ({
+    ...(this.workers.find(w => w.id === id) as IWorker),
+    forgotten: true
+  }));
   listJobs = jest.fn(async () => this.jobs);
   getJob = jest.fn(async (id: number) => ({
     ...this.jobs.find(j => j.id === id)!,

@@ -73,4 +73,13 @@ describe('formatMetric', () => {
     expect(formatMetric('test_loss', 0.09697)).toBe('0.09697');
     expect(formatMetric('images_per_second', 1880)).toBe('1880');
   });
+
+  it('shows a diverged value (sent as text) as NaN, not as quoted JSON', () => {
+    expect(formatMetric('test_loss', 'NaN')).toBe('NaN');
+    expect(formatMetric('test_accuracy', '-Infinity')).toBe('-Infinity');
+    expect(numericMetrics({ test_loss: 'NaN', note: 'text', b: 1 })).toEqual([
+      ['test_loss', 'NaN'],
+      ['b', 1]
+    ]);
+  });
 });

@@ -1,43 +1,21 @@
 /** Unit tests of MLOpsService: URLs, verbs, bodies and error mapping (ServerConnection mocked). */
 
 const makeRequest = jest.fn();
+const mockRequest = (...args: any[]) => makeRequest(...args);
 
-jest.mock('@jupyterlab/services', () => ({
-  ServerConnection: {
-    makeRequest: (...args: any[]) => makeRequest(...args),
-    makeSettings: () => ({
-      baseUrl: 'http://localhost:8888/',
-      wsUrl: 'ws://localhost:8888/',
-      token: ''
-    })
-  }
-}));
-
-jest.mock('@jupyterlab/coreutils', () => ({
-  URLExt: {
-    join: (...parts: string[]) =>
-      parts
-        .map((part, i) =>
-          i === 0 ? part.replace(/\/+$/, '') : part.replace(/^\/+|\/+$/g, '')
-        )
-        .join('/')
-  }
-}));
+jest.mock('@jupyterlab/services', () =>
+  require('./http-mocks').mockServices(mockRequest)
+);
+jest.mock('@jupyterlab/coreutils', () => require('./http-mocks').mockCoreutils);
 
 import { MLOpsError, MLOpsService } from '../service';
+import { reply } from './http-mocks';
 
 const settings: any = {
   baseUrl: 'http://localhost:8888/lab-base/',
   wsUrl: 'ws://localhost:8888/lab-base/',
   token: 'secret token'
 };
-
-function reply(status: number, body: unknown): Response {
-  return new Response(body === undefined ? '' : JSON.stringify(body), {
-    status,
-    headers: { 'Content-Type': 'application/json' }
-  });
-}
 
 /** The [url, init] of the last request. */
 function lastCall(): [string, RequestInit] {

@@ -1,6 +1,7 @@
 import { showErrorMessage } from '@jupyterlab/apputils';
 import React, { useMemo } from 'react';
 
+import { canCompare, openCompare } from '../compare/open';
 import {
   formatMetric,
   formatValue,
@@ -10,7 +11,8 @@ import {
   trialLeaseText
 } from '../format';
 import { MLOpsModel } from '../model';
-import { FINAL_JOB_STATES, IJob, IMetricPoint, ITrial } from '../types';
+import { groupMetrics, type Series } from '../state/curves';
+import { FINAL_JOB_STATES, IJob, ITrial } from '../types';
 import { LineChart } from './LineChart';
 import { LogView } from './LogView';
 
@@ -111,6 +113,19 @@ function JobItem(props: {
           {job.status}
         </span>
         <span className="jp-mlops-spacer" />
+        {canCompare() && (
+          <button
+            className="jp-mlops-compare-open jp-mlops-button"
+            data-testid="mlops-compare-open"
+            title="Compare the trials of this job in a tab"
+            onClick={event => {
+              event.stopPropagation();
+              openCompare(job.id);
+            }}
+          >
+            Compare
+          </button>
+        )}
         {active && (
           <button
             className="jp-mlops-cancel jp-mlops-button"
@@ -193,34 +208,6 @@ function JobDetail(props: { model: MLOpsModel; job: IJob }): JSX.Element {
       <LogView lines={model.logs(job.id)} version={version} />
     </div>
   );
-}
-
-type Series = Map<string, { x: number; y: number }[]>;
-
-/** Metric points grouped by trial, then by metric name, each ordered by step. */
-export function groupMetrics(
-  points: ReadonlyArray<IMetricPoint>
-): Map<string, Series> {
-  const result = new Map<string, Series>();
-  for (const point of points) {
-    let series = result.get(point.trial_id);
-    if (!series) {
-      series = new Map();
-      result.set(point.trial_id, series);
-    }
-    let list = series.get(point.name);
-    if (!list) {
-      list = [];
-      series.set(point.name, list);
-    }
-    list.push({ x: point.step, y: point.value });
-  }
-  for (const series of result.values()) {
-    for (const list of series.values()) {
-      list.sort((a, b) => a.x - b.x);
-    }
-  }
-  return result;
 }
 
 /**

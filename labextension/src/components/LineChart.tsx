@@ -20,8 +20,11 @@ export function LineChart(props: ILineChartProps): JSX.Element {
   const width = props.width ?? 160;
   const height = props.height ?? 56;
   const pad = { left: 4, right: 4, top: 6, bottom: 6 };
-  const xs = points.map(p => p.x);
-  const ys = points.map(p => p.y);
+  // NaN and ±Infinity arrive as text (see format.ts NON_FINITE): drawn as gaps, never as
+  // coordinates; the last value is still shown as it is ("NaN")
+  const drawn = points.filter(p => typeof p.y === 'number' && isFinite(p.y));
+  const xs = drawn.map(p => p.x);
+  const ys = drawn.map(p => p.y);
   const xMin = Math.min(...xs);
   const xMax = Math.max(...xs);
   const yMin = Math.min(...ys);
@@ -35,7 +38,7 @@ export function LineChart(props: ILineChartProps): JSX.Element {
     pad.bottom -
     (yMax === yMin ? 0.5 : (y - yMin) / (yMax - yMin)) *
       (height - pad.top - pad.bottom);
-  const path = points
+  const path = drawn
     .map(
       (p, i) => `${i ? 'L' : 'M'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`
     )

@@ -176,6 +176,15 @@ function ModelItem(props: {
       <div className="jp-mlops-row jp-mlops-nowrap">
         <span className="jp-mlops-model-title">model {m.id}</span>
         <span className="jp-mlops-spacer" />
+        {m.damaged ? (
+          <span
+            className="jp-mlops-badge jp-mlops-damaged-badge"
+            data-testid="mlops-damaged-badge"
+            title={`${m.damaged}: never served or deployed (python -m jupyter_mlops.check)`}
+          >
+            damaged
+          </span>
+        ) : null}
         {m.deployed ? (
           <span
             className="jp-mlops-badge jp-mlops-deployed-badge"
@@ -183,7 +192,7 @@ function ModelItem(props: {
           >
             ✓ deployed
           </span>
-        ) : (
+        ) : m.damaged ? null : (
           <button
             className="jp-mlops-deploy-button jp-mlops-button"
             data-testid="mlops-deploy-button"

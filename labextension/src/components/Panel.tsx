@@ -8,6 +8,7 @@ import { ConnectionBanner } from './ConnectionBanner';
 import { JobsView } from './JobsView';
 import { LauncherView } from './LauncherView';
 import { ModelsView } from './ModelsView';
+import { RemoteWorkersView } from './RemoteWorkersView';
 import { Section } from './Section';
 import { useModel } from './useModel';
 import { WorkersView } from './WorkersView';
@@ -71,7 +72,13 @@ function PanelView(props: IPanelOptions): JSX.Element {
           badge={`${online} online / ${workers.length}`}
           testId="mlops-workers"
         >
-          <WorkersView workers={workers} />
+          <WorkersView
+            workers={workers}
+            onForget={worker => model.forgetWorker(worker.id)}
+          />
+        </Section>
+        <Section title="Remote workers" testId="mlops-remote">
+          <RemoteWorkersView api={service} />
         </Section>
         <Section title="Launch a grid search" testId="mlops-launcher">
           <LauncherView model={model} service={service} />

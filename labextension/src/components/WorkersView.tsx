@@ -1,4 +1,4 @@
-import React from 'react';
+import React, { useState } from 'react';
 
 import { formatValue, timeAgo } from '../format';
 import { IWorker } from '../types';
@@ -7,6 +7,8 @@ import { useNow } from './useModel';
 /** Props of the workers view. */
 export interface IWorkersViewProps {
   workers: IWorker[];
+  /** Forget an offline worker (it leaves the list); absent: no Forget buttons. */
+  onForget?: (worker: IWorker) => Promise<void>;
 }
 
 /** Every worker notebook: online state, device, current job/trial and declared defaults. */
@@ -23,14 +25,31 @@ export function WorkersView(props: IWorkersViewProps): JSX.Element {
   return (
     <ul className="jp-mlops-list">
       {props.workers.map(worker => (
-        <WorkerItem key={worker.id} worker={worker} now={now} />
+        <WorkerItem
+          key={worker.id}
+          worker={worker}
+          now={now}
+          onForget={props.onForget}
+        />
       ))}
     </ul>
   );
 }
 
-function WorkerItem(props: { worker: IWorker; now: number }): JSX.Element {
-  const { worker, now } = props;
+function WorkerItem(props: {
+  worker: IWorker;
+  now: number;
+  onForget?: (worker: IWorker) => Promise<void>;
+}): JSX.Element {
+  const { worker, now, onForget } = props;
+  const [failure, setFailure] = useState<string | null>(null);
+  const forget = async (): Promise<void> => {
+    try {
+      await onForget?.(worker);
+    } catch (error) {
+      setFailure(error instanceof Error ? error.message : String(error));
+    }
+  };
   const defaults = Object.entries(worker.defaults ?? {});
   const state = worker.online ? worker.status : 'offline';
   return (
@@ -53,7 +72,18 @@ function WorkerItem(props: { worker: IWorker; now: number }): JSX.Element {
         <span className={`jp-mlops-badge jp-mlops-worker-status-${state}`}>
           {worker.online ? worker.status : 'offline'}
         </span>
+        {!worker.online && onForget && (
+          <button
+            className="jp-mlops-button jp-mlops-worker-forget"
+            data-testid="mlops-forget-worker"
+            title="Remove this offline worker from the list"
+            onClick={() => void forget()}
+          >
+            Forget
+          </button>
+        )}
       </div>
+      {failure && <div className="jp-mlops-meta jp-mlops-error">{failure}</div>}
       <div className="jp-mlops-meta">
         {worker.online ? (
           <span className="jp-mlops-worker-online">online</span>

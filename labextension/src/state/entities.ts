@@ -4,6 +4,7 @@ import {
   IDeployment,
   IJob,
   IModel,
+  ITrial,
   IWorker
 } from '../types';
 
@@ -100,7 +101,11 @@ export class EntityStore {
   applyEvent(message: EventMessage): boolean {
     switch (message.type) {
       case 'worker':
-        this._workers.set(message.worker.id, message.worker);
+        if (message.worker.forgotten) {
+          this._workers.delete(message.worker.id);
+        } else {
+          this._workers.set(message.worker.id, message.worker);
+        }
         return true;
       case 'job':
         this.upsertJob(message.job, true);
@@ -121,10 +126,13 @@ export class EntityStore {
     }
   }
 
-  /** Add or update a job; `live`: a view that may revive a final job (see `mergeJob`). */
+  /**
+   * Add or update a job; `live`: a live view (an event, or the answer of a retry), whose
+   * `trials` are only those that changed and which may revive a final job (see `mergeJob`).
+   */
   upsertJob(job: IJob, live = false): void {
     const old = this._jobs.get(job.id);
-    this._jobs.set(job.id, old ? mergeJob(old, job, live) : job);
+    this._jobs.set(job.id, old ? mergeJob(old, job, live) : job); // new: all its trials
   }
 
   /** A new current deployment (or none): added to the history, its model marked. */
@@ -170,7 +178,10 @@ export class EntityStore {
  * Merge a newer view of a job into the one held: trials are kept when the newer view has
  * none, and a job that reached a final state never goes back on a REST answer (a late answer
  * cannot revive it). `live` views (events, which arrive in order, and the answer of a retry)
- * may revive it: a retry puts a failed or finished job's failed trials back to pending.
+ * may revive it: a retry puts a failed or finished job's failed trials back to pending. A
+ * live view carries only the trials that changed, and no `conf`: the trials are merged by id
+ * into those held (a job whose trials are not held yet keeps none until `GET /jobs/{id}`
+ * reads them all).
  */
 export function mergeJob(old: IJob, incoming: IJob, live = false): IJob {
   if (
@@ -182,8 +193,38 @@ export function mergeJob(old: IJob, incoming: IJob, live = false): IJob {
       ? { ...old, trials: incoming.trials }
       : old;
   }
+  if (live) {
+    return {
+      ...old, // an event leaves out what never changes (the conf)
+      ...incoming,
+      trials: old.trials
+        ? mergeTrials(old.trials, incoming.trials ?? [])
+        : completeTrials(incoming)
+    };
+  }
   if (!incoming.trials && old.trials) {
     return { ...incoming, trials: old.trials };
   }
   return incoming;
+}
+
+/** The trials held with those that changed put in by id, in grid order. */
+export function mergeTrials(held: ITrial[], changed: ITrial[]): ITrial[] {
+  if (!changed.length) {
+    return held;
+  }
+  const byId = new Map(changed.map(trial => [trial.id, trial]));
+  const merged = held.map(trial => byId.get(trial.id) ?? trial);
+  const known = new Set(held.map(trial => trial.id));
+  const added = changed.filter(trial => !known.has(trial.id));
+  return added.length
+    ? [...merged, ...added].sort((a, b) => a.index - b.index)
+    : merged;
+}
+
+/** A job view's trials when they are all of them, else undefined (not known yet). */
+function completeTrials(job: IJob): ITrial[] | undefined {
+  return job.trials && job.trials.length >= job.trial_count
+    ? job.trials
+    : undefined;
 }

@@ -1,0 +1,129 @@
+import React, { useEffect, useMemo, useReducer, useState } from 'react';
+
+import { timeAgo } from '../format';
+import { RemoteWorkers, TokenApi } from '../state/tokens';
+import { IToken } from '../types';
+import { useNow } from './useModel';
+
+/** Props of the remote-workers view. */
+export interface IRemoteWorkersViewProps {
+  api: TokenApi;
+}
+
+/**
+ * "Add a remote worker": issues a worker token and shows, once, the two lines to paste on
+ * the remote machine, with a copy button; lists the scoped tokens with Revoke.
+ */
+export function RemoteWorkersView(props: IRemoteWorkersViewProps): JSX.Element {
+  const [, redraw] = useReducer((n: number) => n + 1, 0);
+  const state = useMemo(
+    () => new RemoteWorkers(props.api, redraw),
+    [props.api]
+  );
+  const [name, setName] = useState('');
+  const [copied, setCopied] = useState(false);
+  const now = useNow();
+  useEffect(() => {
+    void state.reload();
+  }, [state]);
+  const issued = state.issued;
+  const copy = async (): Promise<void> => {
+    await navigator.clipboard.writeText(state.setupText);
+    setCopied(true);
+  };
+  return (
+    <div className="jp-mlops-remote" data-testid="mlops-remote-workers">
+      <div className="jp-mlops-row">
+        <input
+          className="jp-mlops-remote-name"
+          placeholder="name, e.g. colab-gpu"
+          value={name}
+          onChange={event => setName(event.target.value)}
+        />
+        <button
+          className="jp-mlops-button jp-mod-accept"
+          data-testid="mlops-add-remote-worker"
+          onClick={() => {
+            setCopied(false);
+            void state.add(name);
+          }}
+        >
+          Add a remote worker
+        </button>
+      </div>
+      {issued && (
+        <div className="jp-mlops-remote-setup" data-testid="mlops-remote-setup">
+          <div className="jp-mlops-meta">
+            Paste the first line where the worker starts (its shell, or a Colab
+            secret), the second in its notebook after{' '}
+            <code>%load_ext jupyter_mlops</code>. The token is shown only now.
+          </div>
+          <pre className="jp-mlops-remote-lines">{state.setupText}</pre>
+          <div className="jp-mlops-row">
+            <button className="jp-mlops-button" onClick={() => void copy()}>
+              {copied ? 'Copied' : 'Copy'}
+            </button>
+            <button className="jp-mlops-button" onClick={() => state.dismiss()}>
+              Done
+            </button>
+          </div>
+        </div>
+      )}
+      {state.error && (
+        <div className="jp-mlops-banner jp-mlops-banner-error">
+          {state.error}
+        </div>
+      )}
+      {state.tokens.length > 0 && (
+        <ul className="jp-mlops-list jp-mlops-tokens">
+          {state.tokens.map(token => (
+            <TokenItem
+              key={token.id}
+              token={token}
+              now={now}
+              onRevoke={() => void state.revoke(token.id)}
+            />
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+function TokenItem(props: {
+  token: IToken;
+  now: number;
+  onRevoke: () => void;
+}): JSX.Element {
+  const { token, now } = props;
+  return (
+    <li
+      className="jp-mlops-token"
+      data-testid="mlops-token"
+      data-token-name={token.name}
+      data-revoked={String(token.revoked !== null)}
+    >
+      <span className="jp-mlops-worker-name">{token.name}</span>
+      <span className="jp-mlops-badge">{token.scope}</span>
+      <span className="jp-mlops-meta">
+        {' '}
+        created {timeAgo(token.created, now)} · last used{' '}
+        {timeAgo(token.last_used, now)}
+      </span>
+      {token.revoked ? (
+        <span className="jp-mlops-meta">
+          {' '}
+          · revoked {timeAgo(token.revoked, now)}
+        </span>
+      ) : (
+        <button
+          className="jp-mlops-button jp-mod-warn"
+          data-testid="mlops-revoke-token"
+          onClick={props.onRevoke}
+        >
+          Revoke
+        </button>
+      )}
+    </li>
+  );
+}
