@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,31 +18,9 @@ from jupyter_mlops.serverext.store import Store
 from tests.support.proxy import TcpProxy
 from tests.support.server import MLOpsServer
 from tests.support.synthetic import WorkerProcess
-from tests.support.workers import hub_log
+from tests.support.workers import hub_log, job_ended, job_state, launch, worker_row
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def job_state(server: MLOpsServer, job_id: int) -> dict[str, Any]:
-    status, job = server.api("GET", f"jobs/{job_id}")
-    assert status == 200, job
-    return job
-
-
-def job_done(server: MLOpsServer, job_id: int) -> dict[str, Any] | None:
-    job = job_state(server, job_id)
-    return job if job["status"] in ("finished", "failed", "cancelled") else None
-
-
-def worker_row(server: MLOpsServer, name: str) -> dict[str, Any] | None:
-    workers = server.api("GET", "workers")[1]["workers"]
-    return next((w for w in workers if w["name"] == name), None)
-
-
-def launch(server: MLOpsServer, conf: dict[str, Any], worker: str | list[str]) -> dict[str, Any]:
-    status, job = server.api("POST", "jobs", {"conf": conf, "worker": worker})
-    assert status == 201, job
-    return job
 
 
 def as_token(server: MLOpsServer, secret: str, method: str, path: str, body: bytes = b"") -> int:
@@ -89,7 +66,7 @@ def test_a_worker_token_runs_a_job_can_do_nothing_else_and_is_cut_off_when_revok
 
         # end to end with the token: leased, trained, checkpointed, uploaded, deployed
         job = launch(server, {"SEED": [0, 1], "EPOCHS": 2, "EPOCH_SECONDS": 0.4}, "remote")
-        done = server.wait_for(lambda: job_done(server, job["id"]), timeout=120)
+        done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=120)
         assert done["status"] == "finished", done
         assert [(t["status"], t["worker_name"]) for t in done["trials"]] == [
             ("finished", "remote"),
@@ -137,7 +114,7 @@ def test_a_worker_token_runs_a_job_can_do_nothing_else_and_is_cut_off_when_revok
         assert worker_row(server, "remote")["online"] is False  # type: ignore[index]
         assert as_token(server, secret, "GET", "mlops/api/credential") == 403
         assert server.api("POST", f"jobs/{other['id']}/cancel")[0] == 200
-        finished = server.wait_for(lambda: job_done(server, long["id"]), timeout=120)
+        finished = server.wait_for(lambda: job_ended(server, long["id"]), timeout=120)
         assert finished["status"] == "finished", finished
         trial = finished["trials"][0]
         assert (trial["worker_name"], trial["attempt"]) == ("local", 2)
@@ -176,7 +153,7 @@ def test_a_late_model_after_a_network_cut_is_refused_and_the_trial_ends_consiste
         assert job_state(server, job["id"])["trials"][0]["status"] == "pending"
         proxy.allow_websockets()  # then the link: the worker gets the trial again
 
-        done = server.wait_for(lambda: job_done(server, job["id"]), timeout=120)
+        done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=120)
         trial = done["trials"][0]
         assert (done["status"], trial["status"], trial["attempt"]) == ("finished", "finished", 2)
         assert trial["resumed_from_epoch"] == 2  # the checkpoint survived the first attempt

@@ -12,7 +12,6 @@ import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from jupyter_mlops.kernel_client.worker.logtee import read_log_file
 from tests.support.proxy import TcpProxy
 from tests.support.server import MLOpsServer
 from tests.support.synthetic import WorkerProcess
-from tests.support.workers import hub_log, hub_metrics
+from tests.support.workers import hub_log, hub_metrics, job_ended, job_state, launch, online
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 
@@ -39,29 +38,6 @@ def local_lines(worker: WorkerProcess, job_id: int) -> list[Line]:
 
 def hub_lines(server: MLOpsServer, job_id: int) -> list[Line]:
     return [(r["time"], r["trial_id"], r["stream"], r["text"]) for r in hub_log(server, job_id)]
-
-
-def job_state(server: MLOpsServer, job_id: int) -> dict[str, Any]:
-    status, job = server.api("GET", f"jobs/{job_id}")
-    assert status == 200, job
-    return job
-
-
-def job_done(server: MLOpsServer, job_id: int) -> dict[str, Any] | None:
-    job = job_state(server, job_id)
-    return job if job["status"] in ("finished", "failed", "cancelled") else None
-
-
-def online(server: MLOpsServer, name: str) -> bool:
-    return any(
-        w["name"] == name and w["online"] for w in server.api("GET", "workers")[1]["workers"]
-    )
-
-
-def launch(server: MLOpsServer, conf: dict[str, Any], worker: str = "any") -> dict[str, Any]:
-    status, job = server.api("POST", "jobs", {"conf": conf, "worker": worker})
-    assert status == 201, job
-    return job
 
 
 @pytest.fixture
@@ -108,7 +84,7 @@ def test_a_restarted_kernel_replays_what_the_dead_one_did_not_send(
     proxy.restore()
     second = WorkerProcess(env, "kw", tmp_path / "workers")  # same name, same folder
     stack["workers"].append(second)
-    done = server.wait_for(lambda: job_done(server, job["id"]), timeout=150)
+    done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=150)
     assert done["status"] == "finished", done
     trial = done["trials"][0]
     assert trial["attempt"] == 2 and trial["resumed_from_epoch"] >= 1, trial
@@ -149,7 +125,7 @@ def test_a_model_trained_while_the_hub_is_away_waits_and_is_stored(
     path = Path(re.search(r"it stays at (\S+) and is uploaded", text).group(1))  # type: ignore[union-attr]
     assert path.is_file()  # the trained model waits on the worker's disk
     server.start()  # the hub is back (same store, same port)
-    done = server.wait_for(lambda: job_done(server, job["id"]), timeout=60)
+    done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=60)
     assert done["status"] == "finished", done
     models = server.api("GET", "models")[1]["models"]
     assert [m["id"] for m in models] == [done["trials"][0]["id"]]
@@ -188,7 +164,7 @@ def test_events_refused_after_the_lease_moved_leave_a_marker(
         interval=0.2,
     )
     proxy.restore()  # w1 comes back with lines of a lease that moved on
-    done = server.wait_for(lambda: job_done(server, job["id"]), timeout=120)
+    done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=120)
     assert done["status"] == "finished" and done["trials"][0]["attempt"] == 2, done
     hub = hub_lines(server, job["id"])
     marker = re.compile(
@@ -238,5 +214,5 @@ def test_a_silent_network_never_holds_the_training_thread(
     assert "checkpoint upload (epoch 2) attempt" not in before_export, before_export
     assert "not stored" not in before_export
     proxy.restore()
-    done = server.wait_for(lambda: job_done(server, job["id"]), timeout=120)
+    done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=120)
     assert done["status"] == "finished", done

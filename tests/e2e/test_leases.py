@@ -17,35 +17,21 @@ import pytest
 
 from tests.support.server import MLOpsServer
 from tests.support.synthetic import WorkerProcess
-from tests.support.workers import hub_log, hub_metrics, run_in_kernel
+from tests.support.workers import (
+    hub_log,
+    hub_metrics,
+    job_ended,
+    job_state,
+    launch,
+    online,
+    run_in_kernel,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The server pings worker links every 0.5 s and drops one silent for 1.5 s (a frozen process).
 FAST_PING = {"ServerApp": {"tornado_settings": {"ws_ping_interval": 500, "ws_ping_timeout": 1500}}}
-
-
-def job_state(server: MLOpsServer, job_id: int) -> dict[str, Any]:
-    status, job = server.api("GET", f"jobs/{job_id}")
-    assert status == 200, job
-    return job
-
-
-def job_done(server: MLOpsServer, job_id: int) -> dict[str, Any] | None:
-    job = job_state(server, job_id)
-    return job if job["status"] in ("finished", "failed", "cancelled") else None
-
-
-def online(server: MLOpsServer, *names: str) -> bool:
-    workers = server.api("GET", "workers")[1]["workers"]
-    return set(names) <= {w["name"] for w in workers if w["online"]}
-
-
-def launch(server: MLOpsServer, conf: dict[str, Any], worker: str = "any") -> dict[str, Any]:
-    status, job = server.api("POST", "jobs", {"conf": conf, "worker": worker})
-    assert status == 201, job
-    return job
 
 
 def assert_each_trial_once(server: MLOpsServer, job: dict[str, Any]) -> None:
@@ -103,7 +89,7 @@ def test_a_grid_fans_out_over_every_idle_worker(tmp_path: Path, workers) -> None
         workers(server, "w1", "w2", "w3")
         job = launch(server, {"SEED": [0, 1, 2, 3, 4, 5], "EPOCHS": 2, "EPOCH_SECONDS": 0.6})
         assert job["trial_count"] == 6
-        job = server.wait_for(lambda: job_done(server, job["id"]), timeout=90)
+        job = server.wait_for(lambda: job_ended(server, job["id"]), timeout=90)
         assert_each_trial_once(server, job)
         ran_on = Counter(t["worker_name"] for t in job["trials"])
         assert set(ran_on) == {"w1", "w2", "w3"}, ran_on
@@ -141,7 +127,7 @@ def test_a_killed_kernel_s_trial_resumes_on_another_worker(tmp_path: Path) -> No
         assert back["status"] in ("pending", "running") and back["attempt"] in (1, 2), back
         if back["status"] == "pending":
             assert back["error"], back  # why it was re-queued
-        done = server.wait_for(lambda: job_done(server, job["id"]), timeout=90)
+        done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=90)
         assert_each_trial_once(server, done)
         trial = next(t for t in done["trials"] if t["id"] == victim["id"])
         assert trial["worker_name"] == "kb" and trial["attempt"] == 2, trial
@@ -185,7 +171,7 @@ def test_a_worker_back_after_losing_its_lease_adds_no_result(tmp_path: Path, wor
             lambda: job_state(server, job["id"])["trials"][0]["worker_name"] == "w2", timeout=30
         )
         first.signal(signal.SIGCONT)  # back, still mid-trial with lease 1
-        done = server.wait_for(lambda: job_done(server, job["id"]), timeout=90)
+        done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=90)
         assert_each_trial_once(server, done)
         trial = done["trials"][0]
         assert trial["worker_name"] == "w2" and trial["attempt"] == 2
@@ -220,7 +206,7 @@ def test_a_hub_restart_mid_job_keeps_every_trial_right(tmp_path: Path, workers) 
                 assert new["status"] in (old["status"], "finished"), (old, new)
             if old["status"] == "finished":
                 assert new["model_id"] == old["model_id"] == old["id"]
-        done = server.wait_for(lambda: job_done(server, job["id"]), timeout=90)
+        done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=90)
         assert_each_trial_once(server, done)
         assert all(t["attempt"] == 1 for t in done["trials"]), done["trials"]
     finally:

@@ -29,11 +29,36 @@ def tiny_data_dir(base: Path, per_batch: int = 40, test: int = 100) -> Path:
     return base
 
 
-def job_ended(server: Any, job_id: int) -> dict[str, Any] | None:
-    """The job when it has ended, else None (for ``server.wait_for``)."""
+def job_state(server: Any, job_id: int) -> dict[str, Any]:
+    """The job with its trials (``GET /jobs/{id}``)."""
     status, job = server.api("GET", f"jobs/{job_id}")
     assert status == 200, job
+    return job
+
+
+def job_ended(server: Any, job_id: int) -> dict[str, Any] | None:
+    """The job when it has ended, else None (for ``server.wait_for``)."""
+    job = job_state(server, job_id)
     return job if job["status"] in ENDED else None
+
+
+def launch(server: Any, conf: dict[str, Any], worker: str | list[str] = "any") -> dict[str, Any]:
+    """Launch a job over REST (201 expected); return it."""
+    status, job = server.api("POST", "jobs", {"conf": conf, "worker": worker})
+    assert status == 201, job
+    return job
+
+
+def worker_row(server: Any, name: str) -> dict[str, Any] | None:
+    """The worker named ``name`` as ``GET /workers`` lists it, or None."""
+    workers = server.api("GET", "workers")[1]["workers"]
+    return next((w for w in workers if w["name"] == name), None)
+
+
+def online(server: Any, *names: str) -> bool:
+    """Whether every worker named is online."""
+    workers = server.api("GET", "workers")[1]["workers"]
+    return set(names) <= {w["name"] for w in workers if w["online"]}
 
 
 def _all_pages(server: Any, job_id: int, resource: str, key: str) -> list[dict[str, Any]]:
