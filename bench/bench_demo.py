@@ -751,6 +751,21 @@ def main() -> int:
                     f"{met(median(overhead) <= OVERHEAD_TARGET_MS)}",
                 )
 
+            log("the floor: the cheapest authenticated Jupyter request")
+            floor = []
+            for _ in range(args.predicts):
+                start = time.perf_counter()
+                status, _ = client.request("GET", "/api/status")
+                floor.append(1e3 * (time.perf_counter() - start))
+                if status != 200:
+                    raise RuntimeError(f"GET /api/status: {status}")
+            table.add(
+                "floor: GET /api/status (Jupyter's own, authenticated, same connection)",
+                median(floor),
+                percentile(floor, 99),
+                note="what any request to this Jupyter server costs from this client",
+            )
+
             if args.mlflow_python:
                 work = base / "mlflow"
                 work.mkdir()
