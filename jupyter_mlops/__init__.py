@@ -1,14 +1,54 @@
 """jupyter-mlops: a model store, job hub and notebook workers inside Jupyter.
 
 This module holds the entry points only: the server extension, the prebuilt JupyterLab
-extension and the IPython extension (``%load_ext jupyter_mlops``).
+extension and the IPython extension (``%load_ext jupyter_mlops``). The public names
+(``jupyter_mlops.Client``, ``__version__``, ...) are imported on first use (PEP 562), so
+``import jupyter_mlops`` stays light: the server never imports torch through it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from jupyter_mlops.client import Client as Client
+    from jupyter_mlops.kernel_client.worker.reporting import log as log
+    from jupyter_mlops.kernel_client.worker.reporting import log_text as log_text
+    from jupyter_mlops.kernel_client.worker.reporting import resume_state as resume_state
+    from jupyter_mlops.kernel_client.worker.reporting import save_checkpoint as save_checkpoint
+    from jupyter_mlops.kernel_client.worker.reporting import should_stop as should_stop
+    from jupyter_mlops.kernel_client.worker.reporting import watch as watch
+
+#: Public names and the module each lives in, imported when first used.
+_LAZY: dict[str, str] = {
+    "Client": "jupyter_mlops.client",
+    # reporting from any training code while a trial runs (like ``wandb.log``)
+    **dict.fromkeys(
+        ("log", "log_text", "should_stop", "save_checkpoint", "resume_state", "watch"),
+        "jupyter_mlops.kernel_client.worker.reporting",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # one source: labextension/package.json, via the metadata
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("jupyter_mlops")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0+unknown"
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, "__version__"})
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

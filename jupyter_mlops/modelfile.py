@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import IO, Any
 
+from jupyter_mlops.evidence import record_problem
 from jupyter_mlops.messages import decode
 
 FORMAT_VERSION = 2
@@ -126,6 +127,10 @@ def read_metadata(source: str | os.PathLike[str] | IO[bytes]) -> dict[str, Any]:
     classes = metadata.get("classes")
     if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
         raise ModelFileError("classes must be a list of strings")
+    if metadata.get("evaluation") is not None:  # per-example test results, for the deploy gate
+        problem = record_problem(metadata["evaluation"])
+        if problem is not None:
+            raise ModelFileError(f"evaluation (the per-example test results): {problem}")
     return metadata
 
 

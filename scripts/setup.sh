@@ -36,7 +36,9 @@ else
   # torch and torchvision must match; these two are known to work together.
   "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null \
     || "${PIP[@]}" install "torch==2.14.1" "torchvision==0.29.1"
-  "${PIP[@]}" install hatchling "hatch-jupyter-builder>=0.8.3" editables "jupyterlab>=4.2,<5"
+  # the build requirements of pyproject.toml (an editable install without build isolation)
+  "${PIP[@]}" install hatchling "jupyter-builder>=1.2.0,<2" "hatch-nodejs-version>=0.3.2" \
+    "hatch-jupyter-builder>=0.8.3" editables
   PATH="$VENV/bin:$PATH" "${PIP[@]}" install --no-build-isolation -e ".[test]"
   echo "$want" > "$stamp"
 fi

@@ -9,8 +9,11 @@ scoped ``worker``/``predict`` token) before it is used, and each failure says wh
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from pathlib import Path
+from typing import Any
 
 from jupyter_mlops.kernel_client.hub_client.errors import (
     HubAuthError,
@@ -57,14 +60,35 @@ def check_hub(hub: HubInfo, timeout: float = 5.0) -> HubInfo:
     return hub
 
 
+def running_servers() -> list[dict[str, Any]]:
+    """This user's running Jupyter servers: the server info files that ``jupyter server list``
+    reads (``jpserver-*.json`` in the runtime folder) of processes still alive.
+
+    Read directly, as ``jupyter_server.serverapp.list_running_servers`` does, without importing
+    the server (seconds of start-up for a command line or a kernel).
+    """
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:
+        return []
+    found = []
+    for path in sorted(Path(jupyter_runtime_dir()).glob("jpserver-*.json")):
+        try:
+            info = json.loads(path.read_text())
+            os.kill(int(info["pid"]), 0)
+        except PermissionError:  # alive, another user's
+            continue
+        except (OSError, ValueError, KeyError, TypeError):  # gone, unreadable, half written
+            continue
+        if isinstance(info, dict) and info.get("url"):
+            found.append(info)
+    return found
+
+
 def _parent_server() -> HubInfo | None:
     """The running Jupyter server that is this process's parent, if any."""
-    try:
-        from jupyter_server.serverapp import list_running_servers
-    except ImportError:
-        return None
     ppid = os.getppid()
-    for info in list_running_servers():
+    for info in running_servers():
         if info.get("pid") == ppid:
             return HubInfo(info["url"], info.get("token", ""), source="parent server")
     return None

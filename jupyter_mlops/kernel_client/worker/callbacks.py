@@ -16,44 +16,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from jupyter_mlops.kernel_client.worker.result import TrialResult, TrialResultError
+
+__all__ = [
+    "Callback",
+    "CallbackList",
+    "TrialCancelled",
+    "TrialResult",
+    "TrialResultError",
+    "as_callback_list",
+]
 
 log = logging.getLogger(__name__)
 
 
 class TrialCancelled(Exception):
     """Raised between batches when the trial was asked to stop (hub cancel or worker stop)."""
-
-
-@dataclass
-class TrialResult:
-    """What a training function returns: the trained model and what to store with it."""
-
-    model: Any
-    metrics: dict[str, Any]
-    classes: list[str]
-    example_input: Any
-    normalization: dict[str, list[float]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def coerce(cls, value: Any) -> TrialResult:
-        """Accept a TrialResult or a mapping with the same keys."""
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, Mapping):
-            known = {k: value[k] for k in cls.__dataclass_fields__ if k in value}
-            missing = [
-                k for k in ("model", "metrics", "classes", "example_input") if k not in known
-            ]
-            if missing:
-                raise TypeError(f"the training function's result lacks {', '.join(missing)}")
-            return cls(**known)
-        raise TypeError(
-            "the training function must return a TrialResult or a dict with model, metrics, "
-            f"classes and example_input; got {type(value).__name__}"
-        )
 
 
 class Callback:

@@ -3,7 +3,9 @@
 :class:`TrialRun` is an assignment from the hub (its lease ``attempt`` and maybe a checkpoint
 to resume from). :class:`TrialExecution` runs it: fetch the checkpoint, call the notebook's
 training function with the trial's hyperparameters and a :class:`~.callbacks.CallbackList`
-(hub reporter, checkpoint saver, stop Event, resume state), export the returned model with
+(hub reporter, checkpoint saver, stop Event, resume state), with the trial active for
+``jupyter_mlops.log`` and its kin (:mod:`.reporting`); complete what it returned
+(:meth:`~.result.TrialResult.coerce`), export the model with
 :func:`jupyter_mlops.modelfile.save_model_file`, upload it and report ``trial_finished``. An
 exception in the training code fails the trial (traceback in the job log). When the hub says
 the lease is gone (a ``cancel`` naming the trial, or a 409 on an upload) the result is dropped.
@@ -15,6 +17,7 @@ trial's lease holds. A model the hub did not store stays on disk and the job log
 
 from __future__ import annotations
 
+import inspect
 import threading
 import traceback
 import urllib.parse
@@ -27,10 +30,12 @@ from jupyter_mlops import messages as M
 from jupyter_mlops.kernel_client.hub_client import Abandoned, LeaseLost
 from jupyter_mlops.kernel_client.hub_client.http import LEASE_HEADER
 from jupyter_mlops.kernel_client.hub_client.transfers import upload_file
-from jupyter_mlops.kernel_client.worker.callbacks import CallbackList, TrialCancelled, TrialResult
+from jupyter_mlops.kernel_client.worker.callbacks import CallbackList, TrialCancelled
 from jupyter_mlops.kernel_client.worker.checkpoints import CheckpointSaver, fetch_checkpoint
 from jupyter_mlops.kernel_client.worker.logtee import JobLog, capture_output
 from jupyter_mlops.kernel_client.worker.reporter import HubReporter, jsonable
+from jupyter_mlops.kernel_client.worker.reporting import ActiveTrial, active_trial
+from jupyter_mlops.kernel_client.worker.result import TrialResult, TrialResultError
 from jupyter_mlops.private import private_dir
 
 if TYPE_CHECKING:
@@ -52,6 +57,7 @@ class TrialRun:
     secret: str | None = field(default=None, repr=False)
     stop: threading.Event = field(default_factory=threading.Event)
     stopped_by: str | None = None  # "hub", "lease" or "worker" once asked to stop
+    stop_reason: str | None = None  # what the hub said (a search's pruner: why it pruned)
 
     @classmethod
     def from_message(cls, job_id: int, trial: Mapping[str, Any]) -> TrialRun:
@@ -81,6 +87,18 @@ class TrialRun:
         if self.stopped_by is None:
             self.stopped_by = by
         self.stop.set()
+
+
+def call_training_function(train_fn: Any, params: dict[str, Any], callbacks: CallbackList) -> Any:
+    """``train_fn(params, callbacks)``, or ``train_fn(params)`` for a function of one parameter
+    (one that reports through ``jupyter_mlops.log`` and its kin)."""
+    try:
+        inspect.signature(train_fn).bind(params, callbacks)
+    except TypeError:
+        return train_fn(params)
+    except ValueError:  # no signature to read (some builtins): the documented call
+        pass
+    return train_fn(params, callbacks)
 
 
 class TrialExecution:
@@ -133,11 +151,14 @@ class TrialExecution:
         joblog.system(
             f"trial {trial_id} started{' (' + ', '.join(how) + ')' if how else ''}: {params}"
         )
+        active = ActiveTrial(
+            trial_id, params, callbacks, write=lambda text: joblog.line("stdout", text, trial_id)
+        )
         try:
             try:
-                with capture_output(joblog.sink, echo=self.worker.echo):
+                with capture_output(joblog.sink, echo=self.worker.echo), active_trial(active):
                     callbacks.on_trial_start(trial_id, params)
-                    result = TrialResult.coerce(self.worker.train_fn(params, callbacks))
+                    returned = call_training_function(self.worker.train_fn, params, callbacks)
             finally:
                 # the model supersedes a checkpoint still uploading: it is not waited for
                 saver.close(wait=False)
@@ -152,6 +173,14 @@ class TrialExecution:
             return "failed"
         if run.stop.is_set():  # stopped after the last batch: no result to store
             return self._stopped(run, joblog, started=True, saver=saver)
+        try:
+            with capture_output(joblog.sink, echo=self.worker.echo):
+                result = TrialResult.coerce(
+                    returned, example_input=active.example_input, logged=reporter.metrics
+                )
+        except TrialResultError as exc:
+            self._fail(run, exc, joblog, "the training function's result cannot be stored")
+            return "failed"
         try:
             model = self._store_model(run, params, result, joblog)
         except LeaseLost as exc:
@@ -208,10 +237,10 @@ class TrialExecution:
                     "its result is dropped"
                 )
                 return "lost"
-            joblog.system(
-                f"trial {trial_id} stopped by the hub (the job was cancelled, or the trial's "
-                "lease went to another worker); no result is stored"
+            why = run.stop_reason or (
+                "the job was cancelled, or the trial's lease went to another worker"
             )
+            joblog.system(f"trial {trial_id} stopped by the hub ({why}); no result is stored")
             self.worker.outbox.emit(
                 M.TRIAL_CANCELLED, urgent=True, **lease
             )  # ignored for an old lease

@@ -140,6 +140,11 @@ class Worker:
         self.current_run: TrialRun | None = None
         self.reporter: HubReporter | None = None
         self.jobs_done: list[dict[str, Any]] = []
+        #: called with what changed ("connection", "job", "trial") in the thread that changed
+        #: it; the notebook's live view listens (see :meth:`view`)
+        self.listeners: list[Callable[[str], object]] = []
+        self.connection.socket.on_state = lambda state, error: self._notify("connection")
+        self._view: Any = None
         self._jobs: queue.Queue[dict[str, Any]] = queue.Queue()
         self._seen_assignments: set[tuple[str, int | None]] = set()
         self._cancelled_jobs: set[int] = set()
@@ -242,6 +247,8 @@ class Worker:
             if trial_id:
                 self._cancelled_trials.add(str(trial_id))
                 if run is not None and run.trial_id == str(trial_id):
+                    reason = msg.get("reason")
+                    run.stop_reason = reason[:500] if isinstance(reason, str) else None
                     run.request_stop("lease")
             else:
                 self._cancelled_jobs.add(job_id)
@@ -272,7 +279,22 @@ class Worker:
                 M.LOG, job_id=job_id, trial_id=trial, **lease, stream=stream, text=text, time=time
             )
 
-        return JobLog(self.local_dir / "logs" / f"{job_id}.log", report)
+        def live(stream: str, trial: str | None, text: str, time: str) -> None:
+            """A progress bar's latest state: shown by the panels, not stored by the hub."""
+            attempt = attempts.get(trial) if trial is not None else None
+            lease: dict[str, Any] = {"attempt": attempt} if attempt is not None else {}
+            self.outbox.emit(
+                M.LOG,
+                job_id=job_id,
+                trial_id=trial,
+                **lease,
+                stream=stream,
+                text=text,
+                time=time,
+                partial=True,
+            )
+
+        return JobLog(self.local_dir / "logs" / f"{job_id}.log", report, live)
 
     def _run_job(self, job: dict[str, Any]) -> None:
         """Run one assignment: its trials in order, then ``job_finished``/``job_cancelled``."""
@@ -281,6 +303,7 @@ class Worker:
         attempts = {run.trial_id: run.attempt for run in runs}
         joblog = self._joblog(job_id, attempts)
         self.current_job = job
+        self._notify("job")
         outcomes: list[str] = []
         try:
             ids = ", ".join(run.trial_id for run in runs) or "none"
@@ -314,6 +337,7 @@ class Worker:
             self.current_job = None
             self.current_trial = None
             self.current_run = None
+            self._notify("job")
 
     def _release(self, run: TrialRun) -> None:
         """The trial ended here (its end event, if any, is in the outbox): not held any more."""
@@ -326,6 +350,7 @@ class Worker:
         self.current_run = run
         self.current_trial = run.trial_id
         joblog.trial_id = run.trial_id
+        self._notify("trial")
         if run.job_id in self._cancelled_jobs:
             run.request_stop("hub")
         elif run.trial_id in self._cancelled_trials:
@@ -356,12 +381,35 @@ class Worker:
             "trial": self.current_trial,
             "attempt": run.attempt if run is not None else None,
             "trials": len(job.get("trials") or []) if job else 0,
+            "trial_index": run.index if run is not None else None,
+            "trial_count": job.get("trial_count") if job else None,
             "epoch": (reporter.epoch, reporter.epochs) if reporter else None,
             "batch": (reporter.batch, reporter.batches) if reporter else None,
             "metrics": dict(reporter.metrics) if reporter else {},
             "jobs_done": len(self.jobs_done),
             "log_dir": str(self.local_dir / "logs"),
         }
+
+    def _notify(self, what: str) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(what)
+            except Exception:  # a view must never break the worker
+                log.exception("a worker listener failed on %s", what)
+
+    def view(self) -> Any:
+        """This worker's live ipywidgets view (one per worker; see :mod:`.view`)."""
+        if self._view is None:
+            from jupyter_mlops.kernel_client.worker.view import WorkerView
+
+            self._view = WorkerView(self)
+        return self._view
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """In a notebook the worker shows as its live view (status, progress, loss curve)."""
+        bundle = dict(self.view()._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = repr(self)
+        return bundle
 
     def __repr__(self) -> str:
         s = self.status()
