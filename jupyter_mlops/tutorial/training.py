@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from jupyter_mlops.evidence import evaluation_record, fingerprint
 from jupyter_mlops.kernel_client import CallbackList, TrialResult, as_callback_list
 from jupyter_mlops.tutorial.data import ImageData, load_data
 from jupyter_mlops.tutorial.model import CifarNet, count_parameters
@@ -84,9 +85,17 @@ def train_epoch(
 
 @torch.no_grad()
 def evaluate(
-    model: torch.nn.Module, loader: DataLoader, device: torch.device, classes: list[str]
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    classes: list[str],
+    correct: list[bool] | None = None,
 ) -> dict[str, Any]:
-    """Test loss, accuracy and accuracy per class on data the model never trained on."""
+    """Test loss, accuracy and accuracy per class on data the model never trained on.
+
+    ``correct``, when given, receives one bool per test example, in order: whether the model
+    got it right (the evidence a deploy gate compares models on).
+    """
     model.eval()
     n = len(classes)
     hits, totals = torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long)
@@ -97,6 +106,8 @@ def evaluate(
         loss_sum += F.cross_entropy(output, y, reduction="sum").item()
         predicted = output.argmax(1).cpu()
         labels = y.cpu()
+        if correct is not None:
+            correct.extend((predicted == labels).tolist())
         totals += torch.bincount(labels, minlength=n)
         hits += torch.bincount(labels[predicted == labels], minlength=n)
     seen = int(totals.sum())
@@ -187,7 +198,8 @@ def run_trial(
         started = time.perf_counter()
         train_metrics = train_epoch(model, train, optimizer, device, epoch, epochs, callbacks)
         seconds = time.perf_counter() - started
-        metrics = evaluate(model, test, device, data.classes)
+        correct: list[bool] = []  # the test example by example, for the deploy gate
+        metrics = evaluate(model, test, device, data.classes, correct=correct)
         print(
             f"epoch {epoch}/{epochs} done in {seconds:.1f} s: "
             f"train loss {train_metrics['train_loss']:.4f}, "
@@ -199,7 +211,8 @@ def run_trial(
         callbacks.on_train_epoch_end(epoch, numbers)
         callbacks.on_checkpoint(checkpoint(epoch, epoch * len(train), model, optimizer, train))
     if not metrics:  # resumed after the last epoch: nothing left to train
-        metrics = evaluate(model, test, device, data.classes)
+        correct = []
+        metrics = evaluate(model, test, device, data.classes, correct=correct)
     callbacks.on_test_end(metrics)
     return TrialResult(
         model=model,
@@ -207,4 +220,14 @@ def run_trial(
         classes=list(data.classes),
         example_input=data.test_x[:2].clone(),
         normalization=data.normalization,
+        extra={"evaluation": evaluation_record(correct, fingerprint_of_test_set(data))},
     )
+
+
+def fingerprint_of_test_set(data: ImageData) -> str:
+    """sha256 of the test set (labels and inputs, in order), computed once per data set."""
+    cached = getattr(data, "_test_fingerprint", None)
+    if cached is None:
+        cached = fingerprint(data.test_y, data.test_x)
+        data._test_fingerprint = cached  # type: ignore[attr-defined]
+    return cached

@@ -5,21 +5,27 @@ about ``EPOCH_SECONDS`` of sleep-bound "work" split over ``BATCHES`` batches, so
 predictable on a busy 2-core machine. It checkpoints after every epoch and resumes from
 ``callbacks.resume_state``, exactly as the tutorial's ``run_trial`` does.
 
+``objective_trial`` is the same with the tutorial's hyperparameters and a test accuracy per
+epoch that is a known function of them (:func:`objective_value`): what a search's pruner and
+sampler are tested on.
+
 Run as a worker process (the hub comes from ``JUPYTER_MLOPS_URL``/``JUPYTER_MLOPS_TOKEN``)::
 
-    python -m tests.support.synthetic --name w1 --dir /tmp/w1 [--checkpoint-every 1]
+    python -m tests.support.synthetic --name w1 --dir /tmp/w1 [--checkpoint-every 1] [--objective]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,14 @@ DEFAULTS: dict[str, Any] = {
     "SEED": 0,
 }
 CLASSES = ["zero", "one"]
+#: The tutorial's hyperparameters besides the synthetic ones (see ``objective_trial``).
+OBJECTIVE_DEFAULTS: dict[str, Any] = {
+    **DEFAULTS,
+    "LEARNING_RATE": 0.001,
+    "KERNEL_SIZE": 3,
+    "NUM_FILTERS": 20,
+    "DENSE_WIDTH": 128,
+}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -46,8 +60,24 @@ def _data(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def synthetic_trial(params: Mapping[str, Any], callbacks: CallbackList | None = None) -> Any:
-    """Train a linear classifier for EPOCHS epochs of about EPOCH_SECONDS each."""
+def objective_value(params: Mapping[str, Any], epoch: int) -> float:
+    """A test accuracy after ``epoch`` epochs that depends only on the hyperparameters: best
+    near LEARNING_RATE 0.003, a little better with KERNEL_SIZE 3 and more filters; it rises
+    with every epoch by the same factor for every trial."""
+    lr = float(params["LEARNING_RATE"])
+    quality = 0.55 + 0.35 * math.exp(-((math.log10(lr) + 2.5) ** 2))
+    quality += 0.02 * (int(params["KERNEL_SIZE"]) == 3) + 0.0005 * int(params["NUM_FILTERS"])
+    quality += 0.00001 * int(params["DENSE_WIDTH"])
+    return quality * (1 - 0.5**epoch)
+
+
+def synthetic_trial(
+    params: Mapping[str, Any],
+    callbacks: CallbackList | None = None,
+    score: Callable[[Mapping[str, Any], int], float] | None = None,
+) -> Any:
+    """Train a linear classifier for EPOCHS epochs of about EPOCH_SECONDS each; with ``score``
+    its ``test_accuracy`` (after each epoch, and at the end) is ``score(params, epoch)``."""
     callbacks = as_callback_list(callbacks)
     epochs, batches = int(params["EPOCHS"]), int(params["BATCHES"])
     pause = float(params["EPOCH_SECONDS"]) / batches
@@ -74,7 +104,10 @@ def synthetic_trial(params: Mapping[str, Any], callbacks: CallbackList | None = 
             step += 1
             callbacks.on_train_batch_end(epoch, batch, batches, loss.item())
         print(f"epoch {epoch}/{epochs} step {step} loss {loss.item():.4f}")
-        callbacks.on_epoch_end(epoch, {"train_loss": loss.item()})
+        numbers = {"train_loss": loss.item()}
+        if score is not None:
+            numbers["test_accuracy"] = score(params, epoch)
+        callbacks.on_epoch_end(epoch, numbers)
         callbacks.on_checkpoint(
             {
                 "epoch": epoch,
@@ -87,9 +120,14 @@ def synthetic_trial(params: Mapping[str, Any], callbacks: CallbackList | None = 
         out = model(x)
         accuracy = float((out.argmax(1) == y).float().mean())
         test_loss = float(nn.functional.cross_entropy(out, y))
+    if score is not None:
+        accuracy = score(params, epochs)
     metrics = {"test_accuracy": accuracy, "test_loss": test_loss, "steps": step}
     callbacks.on_test_end(metrics)
     return TrialResult(model, metrics, list(CLASSES), x[:2].clone())
+
+
+objective_trial = functools.partial(synthetic_trial, score=objective_value)
 
 
 class WorkerProcess:
@@ -103,6 +141,7 @@ class WorkerProcess:
         checkpoint_every: int = 1,
         warm_up: bool = False,
         upload_backoff: float | None = None,
+        objective: bool = False,
     ) -> None:
         self.name = name
         self.dir = base / name
@@ -112,6 +151,8 @@ class WorkerProcess:
         args += ["--checkpoint-every", str(checkpoint_every)] + (["--warm-up"] if warm_up else [])
         if upload_backoff is not None:
             args += ["--upload-backoff", str(upload_backoff)]
+        if objective:  # objective_trial with OBJECTIVE_DEFAULTS
+            args.append("--objective")
         # appended: a worker restarted in the same folder keeps the dead one's output
         self.out = open(self.dir / "process.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -157,6 +198,9 @@ def main() -> None:
     parser.add_argument(
         "--upload-backoff", type=float, default=None, help="seconds between model upload tries"
     )
+    parser.add_argument(
+        "--objective", action="store_true", help="train objective_trial (OBJECTIVE_DEFAULTS)"
+    )
     args = parser.parse_args()
     if args.warm_up:  # the first torch.export in a process is slow; keep it out of timings
         import tempfile
@@ -172,8 +216,8 @@ def main() -> None:
                 classes=result.classes,
             )
     worker = Worker(
-        synthetic_trial,
-        DEFAULTS,
+        objective_trial if args.objective else synthetic_trial,
+        OBJECTIVE_DEFAULTS if args.objective else DEFAULTS,
         args.name,
         discover(),
         local_dir=args.dir,
