@@ -65,7 +65,7 @@ def _describe(value: Any) -> str:
     return f"{kind} {json.dumps(value)[:40]}"
 
 
-def _coerce(key: str, value: Any, expected: type | None) -> tuple[Any, Problem | None]:
+def coerce(key: str, value: Any, expected: type | None) -> tuple[Any, Problem | None]:
     """Return the value converted to the declared type, or a problem naming the key."""
     if isinstance(value, (list, dict)) or value is None:
         return None, Problem(key, f"{key} values must be scalars, got {_describe(value)}")
@@ -78,10 +78,48 @@ def _coerce(key: str, value: Any, expected: type | None) -> tuple[Any, Problem |
     return value, None
 
 
-def _expected_type(default: Any) -> type | None:
+def expected_type(default: Any) -> type | None:
+    """The type a key's values must have, from the worker's default (None: any scalar)."""
     if default in NON_FINITE:  # a non-finite float default, as JSON carries it
         return float
     return type(default) if type(default) in _TYPE_NAMES else None
+
+
+def check_values(
+    conf: Mapping[str, Any],
+    declared: Mapping[str, Any] | None,
+    warnings: list[Problem],
+    errors: list[Problem],
+) -> dict[str, list[Any]]:
+    """Each key's values (a scalar as a list of one), typed like its default and without
+    duplicates. A key the worker does not declare (``declared`` None: any is fine) is a
+    warning and left out; a value of the wrong type, or an empty list, is an error."""
+    known = ", ".join(declared or ()) or "none"
+    checked: dict[str, list[Any]] = {}
+    for key, raw in conf.items():
+        if declared is not None and key not in declared:
+            warnings.append(
+                Problem(key, f"unknown key {key} is ignored: the worker declares {known}")
+            )
+            continue
+        values = raw if isinstance(raw, list) else [raw]
+        if not values:
+            errors.append(Problem(key, f"{key} is an empty list: give at least one value"))
+            continue
+        expected = expected_type(declared[key]) if declared is not None else None
+        axis: list[Any] = []
+        seen: set[tuple[type, Any]] = set()  # (type, value): 1, 1.0 and True stay distinct
+        for value in values:
+            coerced, problem = coerce(key, value, expected)
+            if problem is not None:
+                errors.append(problem)
+                break
+            if (type(coerced), coerced) not in seen:
+                seen.add((type(coerced), coerced))
+                axis.append(coerced)
+        else:
+            checked[key] = axis
+    return checked
 
 
 def validate_grid(
@@ -99,30 +137,7 @@ def validate_grid(
         )
         return result
     declared = dict(defaults) if defaults is not None else None
-    known = ", ".join(declared or ()) or "none"
-    for key, raw in conf.items():
-        if declared is not None and key not in declared:
-            result.warnings.append(
-                Problem(key, f"unknown key {key} is ignored: the worker declares {known}")
-            )
-            continue
-        values = raw if isinstance(raw, list) else [raw]
-        if not values:
-            result.errors.append(Problem(key, f"{key} is an empty list: give at least one value"))
-            continue
-        expected = _expected_type(declared[key]) if declared is not None else None
-        axis: list[Any] = []
-        seen: set[tuple[type, Any]] = set()  # (type, value): 1, 1.0 and True stay distinct
-        for value in values:
-            coerced, problem = _coerce(key, value, expected)
-            if problem is not None:
-                result.errors.append(problem)
-                break
-            if (type(coerced), coerced) not in seen:
-                seen.add((type(coerced), coerced))
-                axis.append(coerced)
-        else:
-            result.conf[key] = axis
+    result.conf = check_values(conf, declared, result.warnings, result.errors)
     if result.errors:
         return result
     order = [k for k in (declared or {}) if k in result.conf]

@@ -8,18 +8,20 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop, PeriodicCallback
-from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Type, Unicode, default, validate
 
 from jupyter_mlops.grid import MAX_TRIALS
 from jupyter_mlops.messages import API_PREFIX
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.errors import MLOpsError
+from jupyter_mlops.serverext.gate import GATES
 from jupyter_mlops.serverext.handlers.base import Context
 from jupyter_mlops.serverext.handlers.damaged import DamagedStoreHandler
 from jupyter_mlops.serverext.handlers.openapi import build_openapi
 from jupyter_mlops.serverext.hub import Hub, Timer
 from jupyter_mlops.serverext.routes import ROUTES, url_pattern
+from jupyter_mlops.serverext.search import SearchRunner
 from jupyter_mlops.serverext.serving import ModelServer
 from jupyter_mlops.serverext.store import MLOpsStore, Store
 from jupyter_mlops.serverext.storecheck import startup_damage
@@ -39,6 +41,19 @@ class MLOpsApp(ExtensionApp):
     )
     deploy_metric = Unicode("test_accuracy", config=True, help="Metric that decides auto deploy.")
     deploy_higher_is_better = Bool(True, config=True, help="False for losses.")
+    deploy_gate = Enum(
+        list(GATES),
+        "significant",
+        config=True,
+        help="significant: auto deploy a new model only when it is better than the deployed "
+        "one on the same test set beyond chance (exact McNemar test on per-example results, "
+        "at deploy_alpha); better: when its deploy_metric is better, however slightly.",
+    )
+    deploy_alpha = Float(
+        0.05,
+        config=True,
+        help="Significance level of the significant deploy gate (one-sided p-value below it).",
+    )
     max_upload_bytes = Int(1 << 30, config=True, help="Largest model file accepted, in bytes.")
     max_predict_bytes = Int(
         20 << 20, config=True, help="Largest body POST /predict accepts (an image), in bytes."
@@ -77,6 +92,13 @@ class MLOpsApp(ExtensionApp):
         help="Notebooks (paths under the server root) to run in kernels of this server at start.",
     )
 
+    @validate("deploy_alpha")
+    def _check_alpha(self, proposal: Any) -> float:
+        alpha = float(proposal["value"])
+        if not 0.0 < alpha < 1.0:
+            raise TraitError(f"deploy_alpha must be between 0 and 1 (exclusive), got {alpha}")
+        return alpha
+
     @default("root_dir")
     def _default_root_dir(self) -> str:
         return str(Path(jupyter_data_dir()) / "mlops")
@@ -102,7 +124,11 @@ class MLOpsApp(ExtensionApp):
             )
             return
         policy = DeploymentPolicy(
-            self.deploy_policy, self.deploy_metric, self.deploy_higher_is_better
+            self.deploy_policy,
+            self.deploy_metric,
+            self.deploy_higher_is_better,
+            self.deploy_gate,
+            self.deploy_alpha,
         )
         hub = Hub(
             store,
@@ -112,6 +138,7 @@ class MLOpsApp(ExtensionApp):
             schedule=_call_later,
             log=self.log,
             max_trials=self.max_trials_per_job,
+            searches=SearchRunner(root),
         )
         server = ModelServer(
             blobs,
@@ -133,10 +160,11 @@ class MLOpsApp(ExtensionApp):
             max_subscriber_bytes=self.max_subscriber_bytes,
         )
         self.log.info(
-            "jupyter_mlops: store at %s (policy %s on %s)",
+            "jupyter_mlops: store at %s (policy %s on %s, gate %s)",
             root,
             self.deploy_policy,
             self.deploy_metric,
+            self.deploy_gate,
         )
 
     def _refuse_store(self, root: Path, reason: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 from jupyter_mlops.kernel_client.worker.link import event_frames, fit_event
 from jupyter_mlops.kernel_client.worker.reporter import jsonable
 from jupyter_mlops.messages import decode, encode, finite_or_text, nesting_depth
+from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.store import Store
 from tests.unit.test_store import job_with_models
 
@@ -60,8 +61,10 @@ def test_a_diverged_model_is_never_auto_deployed_and_does_not_block_the_next(
     mlops_store: Store,
 ) -> None:
     diverged, good = job_with_models(mlops_store, math.nan, 0.4)
-    assert mlops_store.deploy_if_better(diverged, "test_accuracy", True) is None
-    assert mlops_store.deploy_if_better(good, "test_accuracy", True) is not None
+    decision, deployment = mlops_store.judge_and_deploy(diverged, DeploymentPolicy().auto_judge)
+    assert deployment is None and "has no finite test_accuracy" in decision["reason"]
+    assert strict(encode(decision))["value"] is None  # the decision is JSON-safe too
+    assert mlops_store.judge_and_deploy(good, DeploymentPolicy().auto_judge)[1] is not None
 
 
 def test_frames_stay_under_the_limit_and_keep_every_event_in_order() -> None:

@@ -8,6 +8,7 @@ import pytest
 from sqlite_utils import Database
 
 from jupyter_mlops.messages import TRIAL_FAILED, TRIAL_FINISHED
+from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.errors import Conflict, Forbidden
 from jupyter_mlops.serverext.store import Store
 from jupyter_mlops.serverext.store.schema import migrations
@@ -31,17 +32,23 @@ def job_with_models(store: Store, *accuracies: float | None) -> list[str]:
     return ids
 
 
+def deploy_if_better(store: Store, model_id: str, metric: str, higher: bool) -> dict | None:
+    """The ``better`` gate (the metric alone) through the store's compare-and-set."""
+    policy = DeploymentPolicy(metric=metric, higher_is_better=higher, gate="better")
+    return store.judge_and_deploy(model_id, policy.auto_judge)[1]
+
+
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)])
 def test_deploy_if_better_only_the_better_model_wins(
     mlops_store: Store, order: tuple[int, int]
 ) -> None:
     better, worse = job_with_models(mlops_store, 0.9, 0.6)
     first, second = ([better, worse][i] for i in order)
-    assert mlops_store.deploy_if_better(first, METRIC, True) is not None
-    won = mlops_store.deploy_if_better(second, METRIC, True)
+    assert deploy_if_better(mlops_store, first, METRIC, True) is not None
+    won = deploy_if_better(mlops_store, second, METRIC, True)
     assert (won is not None) == (second == better)
     assert mlops_store.current_deployment()["model_id"] == better  # type: ignore[index]
-    assert mlops_store.deploy_if_better(better, METRIC, True) is None  # already deployed
+    assert deploy_if_better(mlops_store, better, METRIC, True) is None  # already deployed
     assert [d["reason"] for d in mlops_store.deployment_history()] == ["auto"] * (
         1 if first == better else 2
     )
@@ -49,24 +56,24 @@ def test_deploy_if_better_only_the_better_model_wins(
 
 def test_lower_is_better_for_a_loss(mlops_store: Store) -> None:
     high, low = job_with_models(mlops_store, 0.9, 0.6)
-    mlops_store.deploy_if_better(high, METRIC, False)
-    assert mlops_store.deploy_if_better(low, METRIC, False) is not None
+    deploy_if_better(mlops_store, high, METRIC, False)
+    assert deploy_if_better(mlops_store, low, METRIC, False) is not None
 
 
 def test_a_model_without_the_metric_never_wins(mlops_store: Store) -> None:
     bare, scored, bare_too = job_with_models(mlops_store, None, 0.1, None)
-    assert mlops_store.deploy_if_better(bare, METRIC, True) is None  # not even on an empty slot
+    assert deploy_if_better(mlops_store, bare, METRIC, True) is None  # not even on an empty slot
     assert mlops_store.current_deployment() is None
-    assert mlops_store.deploy_if_better(scored, METRIC, True) is not None
-    assert mlops_store.deploy_if_better(bare_too, METRIC, True) is None
+    assert deploy_if_better(mlops_store, scored, METRIC, True) is not None
+    assert deploy_if_better(mlops_store, bare_too, METRIC, True) is None
     assert mlops_store.current_deployment()["model_id"] == scored  # type: ignore[index]
 
 
 def test_a_rollback_is_what_auto_deploy_compares_against(mlops_store: Store) -> None:
     low, high, middle = job_with_models(mlops_store, 0.2, 0.9, 0.5)
-    mlops_store.deploy_if_better(high, METRIC, True)
-    mlops_store.deploy(low, "manual", METRIC)
-    assert mlops_store.deploy_if_better(middle, METRIC, True) is not None
+    deploy_if_better(mlops_store, high, METRIC, True)
+    mlops_store.deploy(low, DeploymentPolicy(gate="better").manual_judge)
+    assert deploy_if_better(mlops_store, middle, METRIC, True) is not None
 
 
 @pytest.fixture

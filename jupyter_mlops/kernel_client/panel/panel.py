@@ -1,4 +1,5 @@
-"""The ipywidgets control panel: workers, grid launcher, jobs, models with Deploy, deployment.
+"""The ipywidgets control panel: workers, grid launcher, jobs, a job's trials and best trial,
+models with Deploy, deployment.
 
 For notebooks without JupyterLab's side panel (Colab, classic, a remote box): ``panel()`` (and
 ``%mlops panel``) shows it, against the local hub or a remote one (``url``, ``token``). Its
@@ -19,6 +20,7 @@ from jupyter_mlops.kernel_client.hub_client import HubClient, HubError, HubMirro
 from jupyter_mlops.kernel_client.hub_client.mirror import JOBS_SHOWN
 from jupyter_mlops.kernel_client.panel.html_parts import STYLE, params_text, pill, text, when
 from jupyter_mlops.kernel_client.panel.rows import JobRow, ModelRow
+from jupyter_mlops.kernel_client.panel.trials import TrialsView
 from jupyter_mlops.messages import WORKER_CHANGED
 
 
@@ -66,6 +68,7 @@ class MLOpsPanel(W.VBox):
         self.validation_view = W.HTML(_dom_classes=["mlops-panel-validation"])
         self.jobs_view = W.VBox(_dom_classes=["mlops-panel-jobs"])
         self._empty_jobs = W.HTML("<i>No jobs yet.</i>")
+        self.trials_view = TrialsView()
         self.models_view = W.VBox(_dom_classes=["mlops-panel-models"])
         self._empty_models = W.HTML("<i>No models stored yet.</i>")
 
@@ -83,7 +86,8 @@ class MLOpsPanel(W.VBox):
             [W.HTML(STYLE), self.status, self.message, section("Deployed model"), self.deployed,
              section("Workers"), self.workers_view, self.forget_row,
              section("Launch a grid search"), launcher,
-             section("Jobs"), self.jobs_view, section("Models"), self.models_view],
+             section("Jobs"), self.jobs_view, section("Trials"), self.trials_view,
+             section("Models"), self.models_view],
             _dom_classes=["mlops-panel"],
         )  # fmt: skip
         self._show_status("connecting", None)
@@ -263,6 +267,8 @@ class MLOpsPanel(W.VBox):
             children.append(row)
         if tuple(children) != tuple(self.jobs_view.children):
             self.jobs_view.children = tuple(children) or (self._empty_jobs,)
+        shown = sorted(self.mirror.jobs, reverse=True)[:JOBS_SHOWN]
+        self.trials_view.update({job_id: self.mirror.jobs[job_id] for job_id in shown})
 
     def _render_models(self) -> None:
         d = self.mirror.deployment

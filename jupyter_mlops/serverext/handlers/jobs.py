@@ -36,7 +36,9 @@ class GridValidateHandler(MLOpsHandler):
     @web.authenticated
     @authorized
     def post(self) -> None:
-        """Validate a conf: normalized conf, trial count, warnings and errors."""
+        """Validate a conf (a grid or a search): normalized conf, trial count, problems.
+
+        A search's trial count is its budget."""
         body = self.json_body({"conf": object}, {"worker": (str, list)})
         self.reply(self.ctx.hub.validate(body.get("worker", "any"), body["conf"]).to_json())
 
@@ -72,6 +74,14 @@ class JobCancelHandler(MLOpsHandler):
     def post(self, job_id: str) -> None:
         """Cancel a queued or running job."""
         self.reply(self.ctx.hub.cancel(parse_job_id(job_id)))
+
+
+class JobSearchHandler(MLOpsHandler):
+    @web.authenticated
+    @authorized
+    def get(self, job_id: str) -> None:
+        """The job's search: its settings, its best trial so far, parameter importances."""
+        self.reply(self.ctx.hub.search_summary(parse_job_id(job_id)))
 
 
 class JobRetryHandler(MLOpsHandler):

@@ -38,8 +38,10 @@ class ModelHandler(MLOpsHandler):
     @web.authenticated
     @authorized
     def get(self, model_id: str) -> None:
-        """A model's metadata: metrics, hyperparameters, sha1, sha256, size."""
-        self.reply(self.ctx.store.get_model(model_id))
+        """A model's metadata: metrics, hyperparameters, sha1, sha256, size, its per-example
+        test results and every deploy decision on it (newest first)."""
+        model = self.ctx.store.get_model(model_id, evaluation=True)
+        self.reply({**model, "decisions": self.ctx.store.model_decisions(model_id)})
 
 
 @web.stream_request_body

@@ -45,6 +45,20 @@ METRIC_VALUE: Schema = {
 TRIAL_ID: Schema = {"type": "string", "pattern": "^[0-9]+-[0-9]+$", "maxLength": 40}
 SHA256: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 SCALAR: Schema = {"oneOf": [STRING, NUMBER, BOOLEAN]}
+METHOD: Schema = {"type": "string", "enum": ["grid", "random", "tpe"]}
+DIRECTION: Schema = {"type": "string", "enum": ["maximize", "minimize"]}
+PRUNER_TYPE: Schema = {"type": "string", "enum": ["none", "median", "asha"]}
+#: A search section as the hub normalises it (see docs/API.md, Searches).
+SEARCH_SETTINGS = obj(
+    ("method", "metric", "direction"),
+    method=METHOD,
+    budget=nullable(INTEGER),
+    metric=STRING,
+    direction=DIRECTION,
+    parallel=nullable(INTEGER),
+    seed=nullable(INTEGER),
+    pruner=nullable(obj(("type",), type=PRUNER_TYPE)),
+)
 
 SCHEMAS: dict[str, Schema] = {
     "Error": obj(
@@ -87,6 +101,7 @@ SCHEMAS: dict[str, Schema] = {
         metrics=nullable({"type": "object"}),
         checkpoint_epoch=nullable(INTEGER),
         resumed_from_epoch=nullable(INTEGER),
+        search_number=nullable(INTEGER),
     ),
     "Job": obj(
         ("id", "status", "trial_count", "trials_done", "progress"),
@@ -107,6 +122,7 @@ SCHEMAS: dict[str, Schema] = {
         cancel_requested=BOOLEAN,
         workers={"type": "array", "items": STRING},
         retryable=BOOLEAN,
+        search=nullable(SEARCH_SETTINGS),
         trials={"type": "array", "items": ref("Trial")},
     ),
     "Model": obj(
@@ -141,6 +157,15 @@ SCHEMAS: dict[str, Schema] = {
         trials={"type": "array", "items": {"type": "object"}},
         warnings={"type": "array", "items": obj(("message",), key=nullable(STRING))},
         errors={"type": "array", "items": obj(("message",), key=nullable(STRING))},
+        search=SEARCH_SETTINGS,
+        space={"type": "object"},
+    ),
+    "SearchSummary": obj(
+        ("job_id", "search", "best", "importance"),
+        job_id=INTEGER,
+        search=SEARCH_SETTINGS,
+        best=nullable(obj(("trial_id", "value"), trial_id=STRING, value=NUMBER)),
+        importance={"type": "object", "additionalProperties": NUMBER},
     ),
     "Token": obj(
         ("id", "name", "scope", "created"),
@@ -188,11 +213,34 @@ class Answer:
 
 
 CURSOR = {"after": COUNT, "limit": COUNT}
+RANGE: Schema = {
+    **obj(("low", "high"), low=NUMBER, high=NUMBER, log=BOOLEAN, step=NUMBER),
+    "additionalProperties": False,
+}
+SEARCH_SECTION: Schema = {
+    **obj(
+        (),
+        method=METHOD,
+        budget={"type": "integer", "minimum": 1, "maximum": 4},
+        metric=STRING,
+        direction=DIRECTION,
+        parallel={"type": "integer", "minimum": 1, "maximum": 4},
+        seed=COUNT,
+        pruner={"oneOf": [PRUNER_TYPE, obj(("type",), type=PRUNER_TYPE)]},
+    ),
+    "additionalProperties": False,
+}
 CONF: Schema = {
     "type": "object",
-    "description": "a grid: a scalar is fixed, a non-empty list of scalars is an axis",
+    "description": "a grid (a scalar is fixed, a non-empty list of scalars is an axis) or a "
+    "search space (lists are choices, {low, high} objects ranges) with a search section",
+    "properties": {"search": SEARCH_SECTION},
     "additionalProperties": {
-        "oneOf": [SCALAR, {"type": "array", "items": SCALAR, "minItems": 1, "maxItems": 10}]
+        "oneOf": [
+            SCALAR,
+            {"type": "array", "items": SCALAR, "minItems": 1, "maxItems": 10},
+            RANGE,
+        ]
     },
     "maxProperties": 4,
 }
@@ -217,6 +265,7 @@ ANSWERS: dict[tuple[str, str], Answer] = {
     ("/jobs/{job_id}/logs", "get"): Answer(
         200, page("lines", {"type": "object"}), (400, 404), query=CURSOR
     ),
+    ("/jobs/{job_id}/search", "get"): Answer(200, ref("SearchSummary"), (400, 404)),
     ("/jobs/{job_id}/metrics", "get"): Answer(
         200,
         page("points", obj(("name", "step", "value"), value=METRIC_VALUE)),

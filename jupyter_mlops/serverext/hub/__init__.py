@@ -2,7 +2,7 @@
 
 Pure Python: the websocket handlers are thin adapters that call into it, and the tests drive
 it with a fake link and a manual clock. ``base`` holds the shared state, ``workers``,
-``jobs`` and ``models`` one part each.
+``jobs``, ``models`` and ``searches`` one part each.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from jupyter_mlops.serverext.hub.base import (
 )
 from jupyter_mlops.serverext.hub.jobs import JobDispatch
 from jupyter_mlops.serverext.hub.models import ModelEvents
+from jupyter_mlops.serverext.hub.searches import SearchJobs
 from jupyter_mlops.serverext.hub.workers import WorkerLinks, hello_problems
 
 __all__ = [
@@ -29,5 +30,5 @@ __all__ = [
 ]
 
 
-class Hub(WorkerLinks, JobDispatch, ModelEvents):
+class Hub(WorkerLinks, JobDispatch, ModelEvents, SearchJobs):
     """Routes between workers, the store and subscribers."""

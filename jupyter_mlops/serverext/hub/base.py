@@ -3,19 +3,21 @@
 The hub is pure Python (websocket handlers are thin adapters; a ``Link`` is anything with
 ``send(message)``). Its parts live in their own modules: ``workers`` (links, presence,
 grace periods, credentials), ``jobs`` (validation, launch, dispatch, cancel), ``models``
-(stored models and deployment). REST is the truth; what the hub publishes are notifications.
+(stored models and deployment), ``searches`` (random and TPE searches with their studies).
+REST is the truth; what the hub publishes are notifications.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from jupyter_mlops.grid import MAX_TRIALS
 from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.feed import Feed, Message, Subscriber
+from jupyter_mlops.serverext.search import SearchRunner
 from jupyter_mlops.serverext.store.api import Lease, MLOpsStore
 
 #: After a hub restart, lease holders get at least this long to reconnect (their reconnect
@@ -54,8 +56,12 @@ class HubBase:
         schedule: Scheduler,
         log: logging.Logger | None = None,
         max_trials: int = MAX_TRIALS,
+        searches: SearchRunner | None = None,
     ) -> None:
         self.store, self.blobs, self.policy = store, blobs, policy
+        #: the studies of random and TPE searches (None: kept in memory, lost on restart)
+        self.searches = searches if searches is not None else SearchRunner(None)
+        self._search_cache: dict[int, Any] = {}  # job -> its Search (None: a grid)
         self.max_trials = max_trials  # per job
         self.grace_seconds = grace_seconds
         self.schedule = schedule
@@ -78,6 +84,7 @@ class HubBase:
         self.store.mark_all_workers_offline()
         for worker_id in self.store.leased_workers():
             self._start_grace(worker_id, max(self.grace_seconds, RESTART_GRACE_SECONDS))
+        self._resume_searches()
 
     def stop(self) -> None:
         """The server is shutting down: sockets closing now are not workers going away."""
@@ -116,4 +123,25 @@ class HubBase:
 
     def _drop_finished_checkpoints(self) -> None:
         """Delete checkpoints of finished trials (``models``)."""
+        raise NotImplementedError
+
+    def _fill_searches(self) -> None:
+        """Ask open searches for new trials where they have room (``searches``)."""
+        raise NotImplementedError
+
+    def _search_events(
+        self, job_ids: Iterable[int], reports: Iterable[tuple[int, str, int, float]]
+    ) -> bool:
+        """Feed a search's metric points to its pruner (pruning trials), then tell studies
+        the trials of ``job_ids`` that ended; return whether a trial was pruned
+        (``searches``)."""
+        raise NotImplementedError
+
+    def _sync_searches(self, job_ids: Iterable[int]) -> None:
+        """Tell the studies of these jobs every trial that ended (``searches``)."""
+        raise NotImplementedError
+
+    def _resume_searches(self) -> None:
+        """After a restart: fail study trials the store never recorded, tell the rest
+        (``searches``)."""
         raise NotImplementedError

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from jupyter_mlops.grid import GridResult, validate_grid
 from jupyter_mlops.messages import CANCEL, JOB
+from jupyter_mlops.search_space import SearchResult, SearchSpec, space_to_json, validate_conf
 from jupyter_mlops.serverext.errors import InvalidInput
 from jupyter_mlops.serverext.feed import Message
 from jupyter_mlops.serverext.hub.base import HubBase
@@ -14,8 +15,9 @@ from jupyter_mlops.serverext.hub.base import HubBase
 class JobDispatch(HubBase):
     """Jobs are queued, their trials leased one at a time to idle workers."""
 
-    def validate(self, worker: str | list[str], conf: Any) -> GridResult:
-        """Validate a conf against the defaults of the named worker(s), or every worker's."""
+    def validate(self, worker: str | list[str], conf: Any) -> SearchResult:
+        """Validate a conf (a grid, or a search: see ``search_space``) against the defaults of
+        the named worker(s), or every worker's."""
         if worker == "any":
             rows = self.store.list_workers()
         elif isinstance(worker, str):
@@ -29,8 +31,8 @@ class JobDispatch(HubBase):
             defaults = {**row["defaults"], **defaults}
         if worker == "any" and not defaults:
             # no worker known yet: nothing to check against
-            return validate_grid(conf, None, self.max_trials)
-        return validate_grid(conf, defaults, self.max_trials)
+            return validate_conf(conf, None, self.max_trials)
+        return validate_conf(conf, defaults, self.max_trials)
 
     def launch(self, worker: str | list[str], conf: Any) -> Message:
         """Queue a job for a worker, a set of workers or any; hand its trials to idle ones."""
@@ -39,13 +41,28 @@ class JobDispatch(HubBase):
             raise InvalidInput(
                 "the conf is invalid; fix the keys listed in detail.errors", result.to_json()
             )
-        job = self.store.create_job(worker, result.conf, result.trials)
+        spec = result.search
+        search: dict[str, Any] | None = None
+        if spec.samples:  # its trials are asked from its study as there is room
+            search = {
+                "spec": spec.to_json(),
+                "space": space_to_json(result.space),
+                "fixed": result.fixed,
+                "study": f"search-{uuid.uuid4().hex}",
+            }
+        elif spec != SearchSpec():  # a grid with a search section (its metric, direction)
+            search = {"spec": spec.to_json()}
+        job = self.store.create_job(
+            worker, result.conf, result.trials, search, spec.budget if spec.samples else None
+        )
         self._publish_job(job["id"])
         self.dispatch_all()
         return self.store.get_job(job["id"])
 
     def dispatch_all(self) -> None:
-        """Offer pending trials to every connected worker (idle ones take one each)."""
+        """Offer pending trials to every connected worker (idle ones take one each), after
+        the searches with room asked for new ones."""
+        self._fill_searches()
         for worker_id in list(self.links):
             self.dispatch(worker_id)
 
@@ -67,6 +84,7 @@ class JobDispatch(HubBase):
                 "job": {
                     "id": job["id"],
                     "conf": job["conf"],
+                    "trial_count": job.get("trial_count"),  # the worker shows "trial k/n"
                     "trials": [
                         {
                             "id": trial["id"],
@@ -94,6 +112,7 @@ class JobDispatch(HubBase):
             else:
                 self.store.cancel_trial(trial_id, "cancelled while its worker was offline")
                 self._publish_worker(worker_id)
+        self._sync_searches([job_id])
         job = self.store.get_job(job_id)
         self.feed.job(job)
         return job

@@ -10,10 +10,13 @@ class ModelEvents(HubBase):
     """What follows a stored model or checkpoint, and deployments."""
 
     def model_stored(self, model: Message) -> None:
-        """Notify, then let the deployment policy decide (compare-and-set in the store). The
-        trial's checkpoint stays until the trial is finished (a re-run would need it)."""
-        self.feed.model("stored", model)
-        deployment = self.policy.after_model_stored(self.store, model["id"])
+        """Let the deployment policy judge it (the gate's decision and the switch are one
+        compare-and-set in the store), then notify: the model with its decision, and the
+        deployment if it changed. The trial's checkpoint stays until the trial is finished
+        (a re-run would need it)."""
+        decision, deployment = self.policy.after_model_stored(self.store, model["id"])
+        self.log.info("jupyter_mlops: model %s %s", model["id"], decision["reason"])
+        self.feed.model("stored", self.store.get_model(model["id"]))
         if deployment is not None:
             self._deployed(deployment)
 

@@ -56,6 +56,7 @@ class WorkerLinks(HubBase):
         self._publish_worker(worker_id)
         for job_id, trial_ids in _by_job(dropped).items():
             self._publish_job(job_id, trial_ids)
+        self._sync_searches(_by_job(dropped))
         if worker["current_job"] is not None:
             job = self.store.get_job(worker["current_job"], trials=False)
             if job["cancel_requested"]:
@@ -125,9 +126,10 @@ class WorkerLinks(HubBase):
         self._release_stale(worker_id, applied.last_seq)
         if applied.handed_back:
             self._draining.add(worker_id)  # it is stopping: offer it nothing until it returns
+        pruned = self._search_events(applied.jobs_changed, applied.reports)
         if applied.jobs_changed:
             self._drop_finished_checkpoints()
-        if applied.idle and applied.jobs_changed:
+        if (applied.idle and applied.jobs_changed) or pruned:
             self._publish_worker(worker_id)
             self.dispatch_all()
 
@@ -172,6 +174,7 @@ class WorkerLinks(HubBase):
         self._drop_finished_checkpoints()
         for job_id, trial_ids in _by_job(leases).items():
             self._publish_job(job_id, trial_ids)
+        self._sync_searches(_by_job(leases))  # one whose model was stored ended finished
         self._publish_worker(worker_id)
         self.dispatch_all()
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from jupyter_mlops.serverext.store.api import Applied, MLOpsStore, Row
 from jupyter_mlops.serverext.store.files import FileQueries
 from jupyter_mlops.serverext.store.models import ModelQueries
+from jupyter_mlops.serverext.store.searches import SearchQueries
 from jupyter_mlops.serverext.store.tokens import TokenQueries
 from jupyter_mlops.serverext.store.workers import WorkerQueries
 
 __all__ = ["Applied", "MLOpsStore", "Row", "Store"]
 
 
-class Store(WorkerQueries, FileQueries, ModelQueries, TokenQueries, MLOpsStore):
+class Store(WorkerQueries, SearchQueries, FileQueries, ModelQueries, TokenQueries, MLOpsStore):
     """SQLite-backed store under ``root`` (``mlops.db``; model files live in the blob folder)."""

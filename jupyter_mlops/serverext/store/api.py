@@ -10,12 +10,16 @@ plain JSON-ready dicts, shaped as docs/API.md describes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 Row = dict[str, Any]
 #: A lease: (job id, trial id), or (worker id, trial id) where a method says so.
 Lease = tuple[int, str]
+#: The deploy gate as the store calls it: ``judge(model, champion)`` with both Models and their
+#: full ``evaluation`` (champion None when nothing is deployed) returns the decision's fields
+#: (``deployed``, ``reason``, ``metric``, ... as the Decision object in docs/API.md).
+Judge = Callable[[Row, Row | None], Row]
 
 
 class Applied(NamedTuple):
@@ -27,6 +31,9 @@ class Applied(NamedTuple):
     idle: bool  # the worker holds no lease now
     handed_back: bool  # it gave a trial back without a job cancel (it is stopping)
     problems: list[str]  # events skipped as malformed
+    #: (job, trial, step, value) of every stored point of a search's metric, in order (the
+    #: hub reports them to the search's pruner)
+    reports: tuple[tuple[int, str, int, float], ...] = ()
 
 
 class MLOpsStore(ABC):
@@ -83,9 +90,16 @@ class MLOpsStore(ABC):
     # --------------------------------------------------------------------- jobs
     @abstractmethod
     def create_job(
-        self, requested_worker: str | list[str], conf: dict[str, Any], trials: list[dict[str, Any]]
+        self,
+        requested_worker: str | list[str],
+        conf: dict[str, Any],
+        trials: list[dict[str, Any]],
+        search: dict[str, Any] | None = None,
+        budget: int | None = None,
     ) -> Row:
-        """Queue a job with one pending trial per params dict; return the Job."""
+        """Queue a job with one pending trial per params dict; return the Job. ``search`` is
+        kept with it (see ``job_search``); a random or TPE search is created with no trial
+        and ``budget`` as its ``trial_count``."""
 
     @abstractmethod
     def get_job(self, job_id: int, trials: bool = True) -> Row:
@@ -185,6 +199,31 @@ class MLOpsStore(ABC):
         """Persist a worker's event batch at once (a resend is harmless); return what changed
         (subscriber messages only when ``notify``). NotFound for an unknown worker."""
 
+    # ----------------------------------------------------------------- searches
+    @abstractmethod
+    def job_search(self, job_id: int) -> Row | None:
+        """The job's stored search (``spec``, ``space``, ``fixed``, ``study``), or None.
+        NotFound for an unknown job."""
+
+    @abstractmethod
+    def search_jobs(self, open_only: bool = True) -> list[Row]:
+        """Random and TPE jobs, oldest first (``open_only``: queued or running and not
+        cancelled): ``id``, ``search``, ``budget``, ``asked`` and ``active`` trial counts."""
+
+    @abstractmethod
+    def add_search_trial(self, job_id: int, number: int, params: dict[str, Any]) -> Row:
+        """Record a pending trial ``<job>-<number>`` that the job's study asked; return it.
+        NotFound; Conflict when recorded already or the job is no open search."""
+
+    @abstractmethod
+    def prune_trial(self, trial_id: str, reason: str) -> Row | None:
+        """End a running trial without a stored model ``pruned``, its worker free at once;
+        return it, or None when it is not running or has a model. NotFound otherwise."""
+
+    @abstractmethod
+    def accepting_workers(self, job_id: int) -> list[int]:
+        """Ids of the online workers that accept the job."""
+
     # ------------------------------------------------------------------- models
     @abstractmethod
     def check_model_id(self, model_id: str) -> Row:
@@ -205,8 +244,13 @@ class MLOpsStore(ABC):
         ``check_lease`` otherwise (a different file for a trial with a model: lease_lost)."""
 
     @abstractmethod
-    def get_model(self, model_id: str) -> Row:
-        """The Model; NotFound otherwise."""
+    def get_model(self, model_id: str, evaluation: bool = False) -> Row:
+        """The Model, its ``evaluation`` only ``{n, fingerprint}`` unless ``evaluation`` (then
+        with the per-example results); NotFound otherwise."""
+
+    @abstractmethod
+    def model_decisions(self, model_id: str) -> list[Row]:
+        """Every Decision on the model, newest first. NotFound for an unknown model."""
 
     @abstractmethod
     def list_models(self) -> list[Row]:
@@ -261,13 +305,16 @@ class MLOpsStore(ABC):
 
     # -------------------------------------------------------------- deployments
     @abstractmethod
-    def deploy(self, model_id: str, reason: str, metric: str) -> Row:
-        """Deploy the model unconditionally; return the Deployment. NotFound otherwise."""
+    def deploy(self, model_id: str, judge: Judge) -> Row:
+        """Deploy the model by hand, whatever ``judge`` says against the champion; record its
+        decision (kind "manual", ``deployed`` true); return the Deployment. NotFound, or
+        Conflict for a legacy or damaged model."""
 
     @abstractmethod
-    def deploy_if_better(self, model_id: str, metric: str, higher_is_better: bool) -> Row | None:
-        """Compare-and-set in one transaction: deploy the model when it beats the deployed one
-        on ``metric``; return the Deployment, or None. NotFound for an unknown model."""
+    def judge_and_deploy(self, model_id: str, judge: Judge) -> tuple[Row, Row | None]:
+        """Compare-and-set in one transaction: load the champion (the model deployed now),
+        ``judge(model, champion)``, record the decision (kind "auto") and deploy the model
+        when it says ``deployed``; return (Decision, Deployment or None). NotFound."""
 
     @abstractmethod
     def current_deployment(self) -> Row | None:

@@ -33,6 +33,7 @@ from jupyter_mlops.messages import (
 )
 
 MAX_LOG_TEXT = 64 * 1024
+MAX_LIVE_TEXT = 1000  # a live progress line (see kernel_client.worker.logtee)
 _TRIAL_END = {
     TRIAL_FINISHED: "finished",
     TRIAL_FAILED: "failed",
@@ -115,11 +116,16 @@ class EventApplier:
         self.jobs_changed: set[int] = set()
         self.trials_changed: dict[int, set[str]] = {}  # job -> its trials this batch changed
         self.handed_back = False  # the worker gave a trial back without a job cancel
+        #: (job, trial, step, value) of the points of a search's metric (for its pruner)
+        self.reports: list[tuple[int, str, int, float]] = []
+        self._search_metrics: dict[int, str | None] = {}  # job -> its search's metric
         self._leases: dict[str, list[Any] | None] = {}
         self._jobs: dict[int, bool] = {}
         self._logs: list[tuple[Any, ...]] = []
         self._metrics: list[tuple[Any, ...]] = []
         self._logged: list[dict[str, Any]] = []
+        #: (job, trial, stream) -> the latest live state of a line being rewritten
+        self._live: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._measured: list[dict[str, Any]] = []
         #: (job, trial, attempt) -> event type -> count, for events refused (lease moved)
         self._refused: dict[tuple[int, str, Any], dict[str, int]] = {}
@@ -187,6 +193,8 @@ class EventApplier:
         attempt = event.get("attempt")
         if attempt is not None and attempt != lease[3]:
             return False
+        if lease[2] == "pruned":  # its log goes on until it stops; then it ends as it is
+            return event["type"] == LOG or event["type"] in _TRIAL_END
         return lease[2] == "running" or (lease[2] == "finished" and event["type"] == LOG)
 
     def _refuse(self, trial_id: Any, job_id: int, event: dict[str, Any]) -> None:
@@ -251,6 +259,16 @@ class EventApplier:
     def _on_log(self, event: dict[str, Any], job_id: int) -> None:
         stream = event.get("stream") if event.get("stream") in LOG_STREAMS else "stdout"
         text = str(event.get("text", ""))[:MAX_LOG_TEXT]
+        if event.get("partial") is True:  # a progress bar's latest state: shown, not stored
+            if self.notify:
+                self._live[(job_id, event.get("trial_id"), stream)] = {
+                    "trial_id": event.get("trial_id"),
+                    "stream": stream,
+                    "text": text[:MAX_LIVE_TEXT],
+                    "time": self._time(event),
+                }
+            return
+        self._live.pop((job_id, event.get("trial_id"), stream), None)  # the line ended
         self._logs.append((job_id, event.get("trial_id"), self._time(event), stream, text))
 
     def _on_metric(self, event: dict[str, Any], job_id: int) -> None:
@@ -270,6 +288,17 @@ class EventApplier:
                 attempt,
             )
         )
+        trial_id = event.get("trial_id")
+        if trial_id is not None and value not in NON_FINITE:
+            if job_id not in self._search_metrics:
+                row = self.conn.execute(
+                    "SELECT json_extract(search, '$.spec.metric') FROM jobs WHERE id = ? "
+                    "AND json_extract(search, '$.spec.method') IN ('random', 'tpe')",
+                    (job_id,),
+                ).fetchone()
+                self._search_metrics[job_id] = row[0] if row else None
+            if event.get("name") == self._search_metrics[job_id]:
+                self.reports.append((job_id, str(trial_id), step, float(value)))
 
     def _on_progress(self, event: dict[str, Any], job_id: int) -> None:
         self.conn.execute(
@@ -297,6 +326,13 @@ class EventApplier:
         A trial whose model is stored ends finished whatever its worker says (its one result
         exists), and its model is the stored one, never a name from the event."""
         trial_id = event["trial_id"]
+        if self._leases[trial_id][2] == "pruned":  # type: ignore[index]
+            self.conn.execute(  # it stopped as the hub asked: it stays pruned
+                "UPDATE workers SET current_job = NULL, current_trial = NULL "
+                "WHERE id = ? AND current_trial = ?",
+                (self.worker_id, trial_id),
+            )
+            return
         status = _TRIAL_END[event["type"]]
         error = event.get("error")
         if (
@@ -367,8 +403,12 @@ class EventApplier:
         return [dict(zip(names, row, strict=True)) for row in numbered]
 
     def notifications(self) -> list[dict[str, Any]]:
-        """``log`` and ``metric`` messages, one per job, in seq order."""
+        """``log`` and ``metric`` messages, one per job, in seq order. A ``log`` message also
+        carries ``live``: the latest state of lines still being rewritten (never stored)."""
         out: list[dict[str, Any]] = []
+        live: dict[int, list[dict[str, Any]]] = {}
+        for (job_id, *_), state in self._live.items():
+            live.setdefault(job_id, []).append(state)
         for kind, key, rows in (
             (LOG_LINES, "lines", self._logged),
             (METRIC_POINTS, "points", self._measured),
@@ -376,5 +416,13 @@ class EventApplier:
             by_job: dict[int, list[dict]] = {}
             for row in rows:
                 by_job.setdefault(row["job_id"], []).append(row)
-            out += [{"type": kind, "job_id": j, key: r} for j, r in by_job.items()]
+            if kind == LOG_LINES:
+                for job_id in live:
+                    by_job.setdefault(job_id, [])
+            out += [
+                {"type": kind, "job_id": j, key: r, **({"live": live[j]} if j in live else {})}
+                if kind == LOG_LINES
+                else {"type": kind, "job_id": j, key: r}
+                for j, r in by_job.items()
+            ]
         return out

@@ -18,6 +18,8 @@ from jupyter_mlops.serverext.store.api import Lease, Row
 from jupyter_mlops.serverext.store.base import StoreBase
 
 ENDED = ("finished", "failed", "cancelled")
+#: Trial states after which a trial changes no more (unless a retry re-queues a failed one).
+TRIAL_ENDED = ("finished", "failed", "cancelled", "pruned")
 
 
 def _requested(wanted: str) -> str | list[str]:
@@ -42,7 +44,7 @@ class JobQueries(StoreBase):
     _JOB_SELECT = (
         "SELECT j.*, "
         "(SELECT count(*) FROM trials t WHERE t.job_id = j.id "
-        " AND t.status IN ('finished', 'failed', 'cancelled')) AS trials_done, "
+        " AND t.status IN ('finished', 'failed', 'cancelled', 'pruned')) AS trials_done, "
         "(SELECT json_group_array(json_array(first, name)) FROM "
         " (SELECT min(t.idx) AS first, w.name AS name FROM trials t "
         "  JOIN workers w ON w.id = t.worker_id WHERE t.job_id = j.id GROUP BY w.id)) AS workers, "
@@ -55,17 +57,24 @@ class JobQueries(StoreBase):
     )
 
     def create_job(
-        self, requested_worker: str | list[str], conf: dict[str, Any], trials: list[dict[str, Any]]
+        self,
+        requested_worker: str | list[str],
+        conf: dict[str, Any],
+        trials: list[dict[str, Any]],
+        search: dict[str, Any] | None = None,
+        budget: int | None = None,
     ) -> Row:
-        """Queue a job and its trials (ids ``<job>-<index>``)."""
+        """Queue a job and its trials (ids ``<job>-<index>``); a search job starts with no
+        trial and its ``trial_count`` is its ``budget`` (see ``searches.py``)."""
         wanted = (
             requested_worker if isinstance(requested_worker, str) else json.dumps(requested_worker)
         )
+        count = len(trials) if budget is None else budget
         with self.transaction() as conn:
             cur = conn.execute(
-                "INSERT INTO jobs (requested_worker, conf, status, created, trial_count) "
-                "VALUES (?, ?, 'queued', ?, ?)",
-                (wanted, json.dumps(conf), utc_now(), len(trials)),
+                "INSERT INTO jobs (requested_worker, conf, status, created, trial_count, search) "
+                "VALUES (?, ?, 'queued', ?, ?, ?)",
+                (wanted, json.dumps(conf), utc_now(), count, _json_or_null(search)),
             )
             job_id = cur.lastrowid
             conn.executemany(
@@ -76,22 +85,23 @@ class JobQueries(StoreBase):
         return self.get_job(job_id)  # type: ignore[arg-type]
 
     def _refresh_job(self, conn: sqlite3.Connection, job_id: int) -> None:
-        """Derive the job's status from its trials (and a pending cancel)."""
+        """Derive the job's status from its trials (and a pending cancel, and whether a
+        search may still ask for trials)."""
         counts = dict(
             conn.execute(
                 "SELECT status, count(*) FROM trials WHERE job_id = ? GROUP BY status", (job_id,)
             )
         )
-        cancel = conn.execute(
-            "SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)
-        ).fetchone()[0]
+        cancel, budget = conn.execute(
+            "SELECT cancel_requested, trial_count FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
         if cancel and counts.get("pending"):
             conn.execute(
                 "UPDATE trials SET status = 'cancelled' WHERE job_id = ? AND status = 'pending'",
                 (job_id,),
             )
             counts["cancelled"] = counts.get("cancelled", 0) + counts.pop("pending")
-        status = _derive_status(counts, bool(cancel))
+        status = _derive_status(counts, bool(cancel), sum(counts.values()) < (budget or 0))
         conn.execute(
             "UPDATE jobs SET status = ?, finished = CASE WHEN ? THEN coalesce(finished, ?) "
             "ELSE NULL END WHERE id = ?",
@@ -134,6 +144,8 @@ class JobQueries(StoreBase):
         row["progress"] = row["trials_done"] / row["trial_count"] if row["trial_count"] else 1.0
         row["workers"] = [name for _, name in sorted(json.loads(row["workers"] or "[]"))]
         row["retryable"] = bool(row["retryable"])
+        search = row.get("search")
+        row["search"] = search.get("spec") if isinstance(search, dict) else None
         return row
 
     def list_jobs(self, limit: int = 200) -> list[Row]:
@@ -229,8 +241,8 @@ class JobQueries(StoreBase):
         finished, a trial naming a model that does not exist, a deployment of a missing model.
         """
         problems: list[str] = []
-        for job_id, status, cancel in self.db.conn.execute(
-            "SELECT id, status, cancel_requested FROM jobs"
+        for job_id, status, cancel, budget in self.db.conn.execute(
+            "SELECT id, status, cancel_requested, trial_count FROM jobs"
         ).fetchall():
             counts = dict(
                 self.db.conn.execute(
@@ -240,12 +252,12 @@ class JobQueries(StoreBase):
             )
             if cancel and counts.get("pending"):
                 problems.append(f"job {job_id} is cancelled yet has pending trials")
-            if status != _derive_status(counts, bool(cancel)):
+            if status != _derive_status(counts, bool(cancel), sum(counts.values()) < (budget or 0)):
                 problems.append(f"job {job_id} is {status} but its trials say {counts}")
         for trial_id, status in self.db.conn.execute(
             "SELECT t.id, t.status FROM trials t JOIN models m ON m.id = t.id "
             "WHERE t.status NOT IN ('running', 'finished')"
-        ):
+        ):  # a pruned trial included: a pruned trial has no model
             problems.append(f"trial {trial_id} has a stored model yet is {status}")
         for (trial_id,) in self.db.conn.execute(
             "SELECT id FROM trials WHERE model_id IS NOT NULL "
@@ -278,14 +290,19 @@ class JobQueries(StoreBase):
         )
 
 
-def _derive_status(counts: dict[str, int], cancel: bool) -> str:
-    """A job's status from its trials' status counts and whether a cancel was asked."""
+def _derive_status(counts: dict[str, int], cancel: bool, more: bool = False) -> str:
+    """A job's status from its trials' status counts, whether a cancel was asked and whether
+    a search may still ask for more trials (``more``: fewer trials than its budget). A pruned
+    trial ended as a search meant it to: it counts like a finished one."""
     if counts.get("running"):
         return "running"
-    if counts.get("pending"):
+    if counts.get("pending") or (more and not cancel):
         return "queued"
-    if cancel or (
-        counts.get("cancelled") and not counts.get("finished") and not counts.get("failed")
-    ):
+    done = counts.get("finished", 0) + counts.get("pruned", 0)
+    if cancel or (counts.get("cancelled") and not done and not counts.get("failed")):
         return "cancelled"
-    return "finished" if counts.get("finished") else "failed"
+    return "finished" if done else "failed"
+
+
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)

@@ -15,7 +15,10 @@ from typing import Any
 from sqlite_utils import Database
 
 #: Tables in the order rows must be copied (referenced rows first).
-TABLES = ("workers", "tokens", "jobs", "trials", "models", "deployments", "logs", "metrics")
+TABLES = (
+    "workers", "tokens", "jobs", "trials", "models", "decisions", "deployments", "logs",
+    "metrics",
+)  # fmt: skip
 #: Unreadable stretches a table's read steps over before it gives up.
 MAX_SKIPS = 40
 
@@ -76,6 +79,8 @@ def _copy_table(source: sqlite3.Connection, db: Database, table: str) -> str:
     try:
         names = [d[0] for d in source.execute(f"SELECT * FROM {table} LIMIT 0").description]
     except sqlite3.DatabaseError as exc:
+        if str(exc).startswith("no such table"):  # a store from before the table existed
+            return "not in the damaged store"
         return f"unreadable ({exc})"
     keep = [i for i, name in enumerate(names) if name in wanted]
     columns = ", ".join(names[i] for i in keep)

@@ -11,9 +11,16 @@ migrations = Migrations("jupyter_mlops")
 
 JSON_COLUMNS = {
     "workers": ("defaults", "versions"),
-    "jobs": ("conf",),
+    "jobs": ("conf", "search"),
     "trials": ("params", "metrics"),
-    "models": ("metrics", "hyperparameters", "classes", "input_size", "normalization"),
+    "models": (
+        "metrics",
+        "hyperparameters",
+        "classes",
+        "input_size",
+        "normalization",
+        "evaluation",
+    ),
 }
 
 
@@ -177,3 +184,47 @@ def m004_durability(db: Database) -> None:
     found damaged or missing says why."""
     db.table("metrics").add_column("attempt", int)
     db.table("models").add_column("damaged", str)
+
+
+@migrations()
+def m005_searches(db: Database) -> None:
+    """A search job keeps its search (spec, space, fixed values, study name) as JSON; each of
+    its trials the number the study gave it."""
+    db.table("jobs").add_column("search", str)
+    db.table("trials").add_column("search_number", int)
+
+
+@migrations()
+def m006_decisions(db: Database) -> None:
+    """The deploy gate: a model keeps its per-example test results (``evaluation``, JSON);
+    every decision on a model is a row (the gate's verdict against the champion of that
+    moment, with its numbers and sentence: auto when stored, manual when deployed by hand);
+    a deployment names the decision that led to it."""
+    db.table("models").add_column("evaluation", str)
+    db.table("decisions").create(
+        {
+            "id": int,
+            "model_id": str,
+            "time": str,
+            "kind": str,  # "auto" | "manual"
+            "deployed": int,
+            "bypassed": int,
+            "gate": str,
+            "reason": str,
+            "metric": str,
+            "value": float,
+            "champion_id": str,
+            "champion_value": float,
+            "n": int,
+            "b": int,
+            "c": int,
+            "p_value": float,
+            "test": str,
+            "alpha": float,
+        },
+        pk="id",
+        not_null={"model_id", "time", "kind", "reason"},
+        defaults={"deployed": 0, "bypassed": 0},
+    )
+    db.table("decisions").create_index(["model_id", "id"])
+    db.table("deployments").add_column("decision_id", int)

@@ -244,20 +244,21 @@ class TrialQueries(JobQueries):
         return row[0], row[1]
 
     def drop_finished_checkpoints(self) -> list[str]:
-        """Forget the checkpoints of finished trials (a re-run needed them until the trial
-        ended); return their sha256s, for the caller to delete the files no longer used."""
+        """Forget the checkpoints of finished (and pruned) trials (a re-run needed them until
+        the trial ended); return their sha256s, for the caller to delete the files no longer
+        used."""
         with self.transaction() as conn:
             shas = [
                 r[0]
                 for r in conn.execute(
                     "SELECT DISTINCT checkpoint_sha256 FROM trials "
-                    "WHERE status = 'finished' AND checkpoint_sha256 IS NOT NULL"
+                    "WHERE status IN ('finished', 'pruned') AND checkpoint_sha256 IS NOT NULL"
                 )
             ]
             if shas:
                 conn.execute(
                     "UPDATE trials SET checkpoint_sha256 = NULL "
-                    "WHERE status = 'finished' AND checkpoint_sha256 IS NOT NULL"
+                    "WHERE status IN ('finished', 'pruned') AND checkpoint_sha256 IS NOT NULL"
                 )
         return shas
 

@@ -208,6 +208,7 @@ class WorkerQueries(TrialQueries):
             idle == 1,
             applier.handed_back,
             applier.problems,
+            tuple(applier.reports),
         )
 
     @staticmethod

@@ -182,9 +182,13 @@ function JobDetail(props: { model: MLOpsModel; job: IJob }): JSX.Element {
   const version = model.streamVersion(job.id);
   const metrics = model.metrics(job.id);
   const byTrial = useMemo(() => groupMetrics(metrics), [metrics, version]);
-  const varying = Object.keys(job.conf ?? {}).filter(
-    key => Array.isArray(job.conf[key]) && job.conf[key].length > 1
-  );
+  // a grid's axes, a search's choices and its ranges ({low, high} objects)
+  const varying = Object.keys(job.conf ?? {}).filter(key => {
+    const value = job.conf[key];
+    return Array.isArray(value)
+      ? value.length > 1
+      : value !== null && typeof value === 'object';
+  });
   const trials = job.trials ?? [];
   return (
     <div
