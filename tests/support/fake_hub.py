@@ -173,3 +173,18 @@ def _lease(handler: RequestHandler) -> dict[str, str]:
     """The lease header a request carried, if any, as ``{"lease": secret}``."""
     lease = handler.request.headers.get("X-MLOps-Lease")
     return {"lease": lease} if lease is not None else {}
+
+
+def worker_on(
+    fake: FakeHub, train: Any, defaults: dict[str, Any], local_dir: Any, **kwargs: Any
+) -> Any:
+    """A real :class:`Worker` started against ``fake``, once the fake has welcomed it.
+
+    ``kwargs`` go to the Worker (``name`` defaults to ``"w"``; ``echo`` to False)."""
+    from jupyter_mlops.kernel_client import Worker
+
+    kwargs.setdefault("echo", False)
+    name = kwargs.pop("name", "w")
+    worker = Worker(train, defaults, name, fake.hub, local_dir=local_dir, **kwargs).start()
+    assert fake.welcomed.wait(10), "the worker was not welcomed by the fake hub"
+    return worker

@@ -31,6 +31,7 @@ from jupyter_mlops.serverext.blobs import BlobStore
 from jupyter_mlops.serverext.deployment import DeploymentPolicy
 from jupyter_mlops.serverext.hub import Hub
 from jupyter_mlops.serverext.store import Store
+from tests.support.fake_hub import FakeHub
 
 Message = dict[str, Any]
 DEFAULTS = {"EPOCHS": 1, "LR": 0.01}
@@ -244,3 +245,12 @@ def mlops_worker(mlops_hub: Hub) -> Callable[..., ScriptedWorker]:
         return ScriptedWorker(mlops_hub, name, defaults)
 
     return connect
+
+
+@pytest.fixture
+def fake_hub() -> Iterator[FakeHub]:
+    """An in-process fake of the hub's worker side (tests/support/fake_hub.py), for real
+    Worker objects."""
+    fake = FakeHub().start()
+    yield fake
+    fake.stop()

@@ -18,7 +18,7 @@ from jupyter_mlops.kernel_client import Callback, Worker
 from jupyter_mlops.kernel_client.worker.checkpoints import load_checkpoint
 from jupyter_mlops.modelfile import read_metadata
 from tests.support import anycode
-from tests.support.fake_hub import FakeHub
+from tests.support.fake_hub import FakeHub, worker_on
 
 pytest.importorskip("lightning")
 pytestmark = pytest.mark.timeout(240)
@@ -37,34 +37,20 @@ class Grab(Callback):
 
 
 @pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    fake = FakeHub().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def grab() -> Grab:
     return Grab()
 
 
 @pytest.fixture
-def worker(hub: FakeHub, tmp_path: Path, grab: Grab) -> Iterator[Worker]:
-    w = Worker(
-        anycode.lightning_fit,
-        anycode.DEFAULTS,
-        "w",
-        hub.hub,
-        local_dir=tmp_path / "w",
-        echo=False,
-        callbacks=[grab],
-    ).start()
-    assert hub.welcomed.wait(10)
+def worker(fake_hub: FakeHub, tmp_path: Path, grab: Grab) -> Iterator[Worker]:
+    w = worker_on(
+        fake_hub, anycode.lightning_fit, anycode.DEFAULTS, tmp_path / "w", callbacks=[grab]
+    )
     yield w
     w.stop()
 
 
-def run(hub: FakeHub, job_id: int, attempt: int = 1, epoch: int | None = None) -> dict:
+def run(fake_hub: FakeHub, job_id: int, attempt: int = 1, epoch: int | None = None) -> dict:
     trial = {
         "id": f"{job_id}-0",
         "index": 0,
@@ -73,18 +59,18 @@ def run(hub: FakeHub, job_id: int, attempt: int = 1, epoch: int | None = None) -
         "lease": f"lease-{job_id}",
         "checkpoint": {"epoch": epoch} if epoch else None,
     }
-    hub.send({"type": "job", "job": {"id": job_id, "conf": {}, "trials": [trial]}})
-    hub.wait_for(
+    fake_hub.send({"type": "job", "job": {"id": job_id, "conf": {}, "trials": [trial]}})
+    fake_hub.wait_for(
         lambda: [
             e
-            for e in hub.events
+            for e in fake_hub.events
             if e["type"] in ("job_finished", "job_cancelled") and e["job_id"] == job_id
         ],
         timeout=180,
     )
     return {
-        "events": [e for e in hub.events if e.get("job_id") == job_id],
-        "finished": [e for e in hub.of_type("trial_finished") if e["job_id"] == job_id],
+        "events": [e for e in fake_hub.events if e.get("job_id") == job_id],
+        "finished": [e for e in fake_hub.of_type("trial_finished") if e["job_id"] == job_id],
     }
 
 
@@ -95,9 +81,9 @@ def losses(events: list[dict]) -> list[tuple[int, float]]:
 
 
 def test_a_fit_reports_checkpoints_and_resumes_where_it_stopped(
-    hub: FakeHub, worker: Worker, grab: Grab
+    fake_hub: FakeHub, worker: Worker, grab: Grab
 ) -> None:
-    whole = run(hub, 1)
+    whole = run(fake_hub, 1)
     (finished,) = whole["finished"]
     events = whole["events"]
     # the loss of every batch (4 a epoch), epoch metrics (validation included), test metrics
@@ -110,11 +96,11 @@ def test_a_fit_reports_checkpoints_and_resumes_where_it_stopped(
     progress = [(e["epoch"], e["epochs"], e["batch"]) for e in events if e["type"] == "progress"]
     assert (1, 3, 4) in progress and (3, 3, 4) in progress
     # the module returned alone: classes from its output, input size from its first batch
-    metadata = read_metadata(io.BytesIO(hub.models["1-0"]))
+    metadata = read_metadata(io.BytesIO(fake_hub.models["1-0"]))
     assert metadata["classes"] == ["0", "1", "2"] and metadata["input_size"] == [3, 4, 4]
     # a checkpoint handed over after epochs 1 and 2 (the model follows epoch 3), loadable as
     # data only
-    assert sorted(grab.saved) == [1, 2] and hub.requests[-1]["what"] == "model"
+    assert sorted(grab.saved) == [1, 2] and fake_hub.requests[-1]["what"] == "model"
     path = Path(worker.local_dir) / "epoch1.pt"
     path.write_bytes(grab.saved[1])
     state = load_checkpoint(path)  # torch.load(weights_only=True)
@@ -122,8 +108,8 @@ def test_a_fit_reports_checkpoints_and_resumes_where_it_stopped(
 
     # another attempt resumes after epoch 1: Lightning restores module, optimizer (momentum)
     # and schedule, and runs epochs 2 and 3 only, ending exactly where the whole fit did
-    hub.checkpoints["2-0"] = (1, grab.saved[1])
-    resumed = run(hub, 2, attempt=2, epoch=1)
+    fake_hub.checkpoints["2-0"] = (1, grab.saved[1])
+    resumed = run(fake_hub, 2, attempt=2, epoch=1)
     started = [e for e in resumed["events"] if e["type"] == "trial_started"]
     assert started[0]["resumed_from_epoch"] == 1
     assert [step for step, _ in losses(resumed["events"])] == list(range(5, 13))
@@ -133,19 +119,19 @@ def test_a_fit_reports_checkpoints_and_resumes_where_it_stopped(
     assert "resumed from checkpoint at epoch 1" in texts
     (again,) = resumed["finished"]
     assert again["metrics"] == pytest.approx(finished["metrics"])
-    assert read_metadata(io.BytesIO(hub.models["2-0"]))["sha1"] == metadata["sha1"]
+    assert read_metadata(io.BytesIO(fake_hub.models["2-0"]))["sha1"] == metadata["sha1"]
 
 
-def test_a_cancel_stops_the_trainer(hub: FakeHub, worker: Worker) -> None:
+def test_a_cancel_stops_the_trainer(fake_hub: FakeHub, worker: Worker) -> None:
     class CancelAtBatch(Callback):
         def on_train_batch_end(self, epoch: int, batch: int, batches: int, loss: float) -> None:
             if (epoch, batch) == (2, 1):
-                hub.send({"type": "cancel", "job_id": 3})
-                hub.wait_for(lambda: worker.current_run.stop.is_set(), timeout=30)
+                fake_hub.send({"type": "cancel", "job_id": 3})
+                fake_hub.wait_for(lambda: worker.current_run.stop.is_set(), timeout=30)
 
     worker.callbacks.append(CancelAtBatch())
-    stopped = run(hub, 3)
-    assert not stopped["finished"] and "3-0" not in hub.models
+    stopped = run(fake_hub, 3)
+    assert not stopped["finished"] and "3-0" not in fake_hub.models
     assert [e["type"] for e in stopped["events"] if e["type"].startswith("trial_")][-1] == (
         "trial_cancelled"
     )

@@ -21,18 +21,11 @@ from jupyter_mlops.kernel_client.worker import reporting
 from jupyter_mlops.kernel_client.worker.result import TrialResultError
 from jupyter_mlops.modelfile import read_metadata
 from tests.support import anycode
-from tests.support.fake_hub import FakeHub
+from tests.support.fake_hub import FakeHub, worker_on
 
 pytestmark = pytest.mark.timeout(120)
 
 FAST = {"EPOCHS": 3, "BATCHES": 2, "BAR_STEPS": 20}
-
-
-@pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    fake = FakeHub().start()
-    yield fake
-    fake.stop()
 
 
 class Grab(Callback):
@@ -51,23 +44,14 @@ def grab() -> Grab:
 
 
 @pytest.fixture
-def worker(hub: FakeHub, tmp_path: Path, grab: Grab) -> Iterator[Worker]:
-    w = Worker(
-        anycode.plain_loop,
-        anycode.DEFAULTS,
-        "w",
-        hub.hub,
-        local_dir=tmp_path / "w",
-        echo=False,
-        callbacks=[grab],
-    ).start()
-    assert hub.welcomed.wait(10)
+def worker(fake_hub: FakeHub, tmp_path: Path, grab: Grab) -> Iterator[Worker]:
+    w = worker_on(fake_hub, anycode.plain_loop, anycode.DEFAULTS, tmp_path / "w", callbacks=[grab])
     yield w
     w.stop()
     anycode.hold_epoch_2 = None
 
 
-def assign(hub: FakeHub, job_id: int, epoch: int | None = None, **params) -> str:
+def assign(fake_hub: FakeHub, job_id: int, epoch: int | None = None, **params) -> str:
     trial = f"{job_id}-0"
     entry = {
         "id": trial,
@@ -77,12 +61,14 @@ def assign(hub: FakeHub, job_id: int, epoch: int | None = None, **params) -> str
         "lease": f"lease-{trial}",
         "checkpoint": {"epoch": epoch} if epoch else None,
     }
-    hub.send({"type": "job", "job": {"id": job_id, "conf": {}, "trials": [entry]}})
+    fake_hub.send({"type": "job", "job": {"id": job_id, "conf": {}, "trials": [entry]}})
     return trial
 
 
-def ended(hub: FakeHub) -> list[dict]:
-    return hub.wait_for(lambda: hub.of_type("job_finished") + hub.of_type("job_cancelled"))
+def ended(fake_hub: FakeHub) -> list[dict]:
+    return fake_hub.wait_for(
+        lambda: fake_hub.of_type("job_finished") + fake_hub.of_type("job_cancelled")
+    )
 
 
 # -- what a training function may return ----------------------------------------------------
@@ -170,12 +156,12 @@ def test_outside_a_trial_reports_do_nothing_and_warn_once(monkeypatch) -> None:
 
 
 def test_a_plain_loop_reports_and_returns_just_its_model(
-    hub: FakeHub, worker: Worker, grab: Grab
+    fake_hub: FakeHub, worker: Worker, grab: Grab
 ) -> None:
-    trial = assign(hub, 1)
-    ended(hub)
-    assert [e["trial_id"] for e in hub.of_type("trial_finished")] == [trial]
-    metrics = [(e["name"], e["step"]) for e in hub.of_type("metric")]
+    trial = assign(fake_hub, 1)
+    ended(fake_hub)
+    assert [e["trial_id"] for e in fake_hub.of_type("trial_finished")] == [trial]
+    metrics = [(e["name"], e["step"]) for e in fake_hub.of_type("metric")]
     assert [m for m in metrics if m[0] == "accuracy"] == [
         ("accuracy", 1),
         ("accuracy", 2),
@@ -183,15 +169,15 @@ def test_a_plain_loop_reports_and_returns_just_its_model(
     ]
     assert [s for n, s in metrics if n == "train_loss"] == list(range(1, 7))
     assert ("test_accuracy", 0) in metrics
-    finished = hub.of_type("trial_finished")[0]["metrics"]
+    finished = fake_hub.of_type("trial_finished")[0]["metrics"]
     assert set(finished) == {"train_loss", "accuracy", "test_accuracy"}  # the last of each
     assert finished["accuracy"] == finished["test_accuracy"]
-    texts = [e["text"] for e in hub.of_type("log") if not e.get("partial")]
+    texts = [e["text"] for e in fake_hub.of_type("log") if not e.get("partial")]
     assert "epoch 2 done" in texts and "accuracy" in " ".join(texts)
     bars = [t for t in texts if t.startswith("epoch 1:")]
     assert len(bars) == 1 and "20/20" in bars[0]  # one line per tqdm bar, its final state
-    assert any(e.get("partial") for e in hub.of_type("log"))  # and live states meanwhile
-    metadata = read_metadata(io.BytesIO(hub.models[trial]))
+    assert any(e.get("partial") for e in fake_hub.of_type("log"))  # and live states meanwhile
+    metadata = read_metadata(io.BytesIO(fake_hub.models[trial]))
     assert metadata["classes"] == ["0", "1", "2"]
     assert metadata["input_size"] == [3, 4, 4] and metadata["param_count"] == 48 * 3 + 3
     assert metadata["metrics"]["test_accuracy"] == finished["test_accuracy"]
@@ -199,10 +185,10 @@ def test_a_plain_loop_reports_and_returns_just_its_model(
     # worker uploads, in the background, is its own business); then the model was uploaded
     assert [state["epoch"] for state in grab.states] == [1, 2, 3]
     assert set(grab.states[0]) == {"epoch", "step", "model", "optimizer"}
-    assert hub.requests[-1]["what"] == "model"
+    assert fake_hub.requests[-1]["what"] == "model"
 
 
-def test_a_plain_loop_resumes_from_its_checkpoint(hub: FakeHub, worker: Worker) -> None:
+def test_a_plain_loop_resumes_from_its_checkpoint(fake_hub: FakeHub, worker: Worker) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(48, 3))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -214,36 +200,38 @@ def test_a_plain_loop_resumes_from_its_checkpoint(hub: FakeHub, worker: Worker) 
     }
     buf = io.BytesIO()
     torch.save(state, buf)
-    hub.checkpoints["2-0"] = (2, buf.getvalue())
-    assign(hub, 2, epoch=2)
-    ended(hub)
-    texts = [e["text"] for e in hub.of_type("log") if not e.get("partial")]
+    fake_hub.checkpoints["2-0"] = (2, buf.getvalue())
+    assign(fake_hub, 2, epoch=2)
+    ended(fake_hub)
+    texts = [e["text"] for e in fake_hub.of_type("log") if not e.get("partial")]
     assert "resuming after epoch 2" in texts
-    assert [e["step"] for e in hub.of_type("metric") if e["name"] == "accuracy"] == [3]
-    assert hub.of_type("trial_finished")
+    assert [e["step"] for e in fake_hub.of_type("metric") if e["name"] == "accuracy"] == [3]
+    assert fake_hub.of_type("trial_finished")
 
 
 def test_should_stop_ends_a_plain_loop_when_the_job_is_cancelled(
-    hub: FakeHub, worker: Worker
+    fake_hub: FakeHub, worker: Worker
 ) -> None:
     import threading
 
     anycode.hold_epoch_2 = threading.Event()
     anycode.holding.clear()
-    assign(hub, 3)
+    assign(fake_hub, 3)
     assert anycode.holding.wait(30)
-    hub.send({"type": "cancel", "job_id": 3})
-    hub.wait_for(lambda: worker.current_run is not None and worker.current_run.stop.is_set())
+    fake_hub.send({"type": "cancel", "job_id": 3})
+    fake_hub.wait_for(lambda: worker.current_run is not None and worker.current_run.stop.is_set())
     anycode.hold_epoch_2.set()
-    ended(hub)
-    assert hub.of_type("trial_cancelled") and not hub.of_type("trial_finished")
-    assert "3-0" not in hub.models
+    ended(fake_hub)
+    assert fake_hub.of_type("trial_cancelled") and not fake_hub.of_type("trial_finished")
+    assert "3-0" not in fake_hub.models
 
 
-def test_a_model_without_example_input_fails_with_what_to_do(hub: FakeHub, worker: Worker) -> None:
+def test_a_model_without_example_input_fails_with_what_to_do(
+    fake_hub: FakeHub, worker: Worker
+) -> None:
     worker.train_fn = lambda params: small_model()
-    assign(hub, 4)
-    ended(hub)
-    (failed,) = hub.of_type("trial_failed")
+    assign(fake_hub, 4)
+    ended(fake_hub)
+    (failed,) = fake_hub.of_type("trial_failed")
     assert failed["error"].startswith("the training function's result cannot be stored: ")
     assert "jupyter_mlops.watch(model)" in failed["error"]

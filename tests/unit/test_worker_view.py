@@ -10,7 +10,7 @@ import pytest
 
 from jupyter_mlops.kernel_client import Callback, Worker
 from jupyter_mlops.kernel_client.worker.view import CURVE_POINTS, WorkerView, curve_svg
-from tests.support.fake_hub import FakeHub
+from tests.support.fake_hub import FakeHub, worker_on
 from tests.support.synthetic import DEFAULTS, synthetic_trial
 
 pytestmark = pytest.mark.timeout(120)
@@ -19,17 +19,8 @@ NAME = "<img src=x onerror=alert(1)>&w"
 
 
 @pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    fake = FakeHub().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def worker(hub: FakeHub, tmp_path: Path) -> Iterator[Worker]:
-    w = Worker(synthetic_trial, DEFAULTS, NAME, hub.hub, local_dir=tmp_path / "w", echo=False)
-    w.start()
-    assert hub.welcomed.wait(10)
+def worker(fake_hub: FakeHub, tmp_path: Path) -> Iterator[Worker]:
+    w = worker_on(fake_hub, synthetic_trial, DEFAULTS, tmp_path / "w", name=NAME)
     yield w
     w.stop()
 
@@ -56,7 +47,7 @@ class Probe(Callback):
         }
 
 
-def test_the_view_follows_a_trial_from_the_worker_itself(hub: FakeHub, worker: Worker) -> None:
+def test_the_view_follows_a_trial_from_the_worker_itself(fake_hub: FakeHub, worker: Worker) -> None:
     view = worker.view()
     assert worker.view() is view  # one view per worker
     probe = Probe(view, at=(2, 2))
@@ -65,8 +56,10 @@ def test_the_view_follows_a_trial_from_the_worker_itself(hub: FakeHub, worker: W
     assert view.bars.layout.display == "none"  # no progress to show yet
     params = {"EPOCHS": 3, "BATCHES": 3, "EPOCH_SECONDS": 0.03}
     entry = {"id": "7-1", "index": 1, "params": params, "attempt": 2, "lease": "s"}
-    hub.send({"type": "job", "job": {"id": 7, "conf": {}, "trial_count": 3, "trials": [entry]}})
-    hub.wait_for(lambda: hub.of_type("job_finished"))
+    fake_hub.send(
+        {"type": "job", "job": {"id": 7, "conf": {}, "trial_count": 3, "trials": [entry]}}
+    )
+    fake_hub.wait_for(lambda: fake_hub.of_type("job_finished"))
 
     seen = probe.seen
     assert seen["epoch"] == (2, 3, "2/3") and seen["batch"] == (2, 3, "2/3")
