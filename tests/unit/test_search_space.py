@@ -18,18 +18,10 @@ from jupyter_mlops.search_space import (
     validate_conf,
 )
 from jupyter_mlops.serverext.search import make_pruner
+from tests.support.workers import DEFAULTS as TUTORIAL_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULTS: dict[str, Any] = {
-    "EPOCHS": 1,
-    "BATCH_SIZE": 10,
-    "LEARNING_RATE": 0.001,
-    "KERNEL_SIZE": 3,
-    "NUM_FILTERS": 20,
-    "DENSE_WIDTH": 128,
-    "OPTIMIZER": "adam",
-    "AUGMENT": False,
-}
+DEFAULTS: dict[str, Any] = {**TUTORIAL_DEFAULTS, "OPTIMIZER": "adam", "AUGMENT": False}
 TPE = {"method": "tpe", "budget": 20}
 
 

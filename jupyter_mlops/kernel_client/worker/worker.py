@@ -272,15 +272,7 @@ class Worker:
     def _joblog(self, job_id: int, attempts: dict[str, int | None]) -> JobLog:
         """The job's local log (appended to, never truncated), each line also reported."""
 
-        def report(stream: str, trial: str | None, text: str, time: str) -> None:
-            attempt = attempts.get(trial) if trial is not None else None
-            lease: dict[str, Any] = {"attempt": attempt} if attempt is not None else {}
-            self.outbox.emit(
-                M.LOG, job_id=job_id, trial_id=trial, **lease, stream=stream, text=text, time=time
-            )
-
-        def live(stream: str, trial: str | None, text: str, time: str) -> None:
-            """A progress bar's latest state: shown by the panels, not stored by the hub."""
+        def emit(stream: str, trial: str | None, text: str, time: str, **partial: bool) -> None:
             attempt = attempts.get(trial) if trial is not None else None
             lease: dict[str, Any] = {"attempt": attempt} if attempt is not None else {}
             self.outbox.emit(
@@ -291,8 +283,15 @@ class Worker:
                 stream=stream,
                 text=text,
                 time=time,
-                partial=True,
+                **partial,
             )
+
+        def report(stream: str, trial: str | None, text: str, time: str) -> None:
+            emit(stream, trial, text, time)
+
+        def live(stream: str, trial: str | None, text: str, time: str) -> None:
+            """A progress bar's latest state: shown by the panels, not stored by the hub."""
+            emit(stream, trial, text, time, partial=True)
 
         return JobLog(self.local_dir / "logs" / f"{job_id}.log", report, live)
 
