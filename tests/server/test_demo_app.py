@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_mlops.kernel_client.demo.app import demo_app
+from jupyter_mlops.kernel_client.demo.render import model_html
 from tests.support.demo_models import make_demo_model, png_bytes
 from tests.support.leases import seed_models
 from tests.support.server import MLOpsServer
@@ -42,6 +43,9 @@ def test_the_demo_follows_the_hub(mlops_server: MLOpsServer, tmp_path: Path) -> 
         assert app.mirror is not None and app.mirror.synced.is_set()
         assert app.sha1.value == first["sha1"]  # on first paint, not after a notice
         assert ids[0] in app.model_info.value
+        # why it is deployed: the decision that deployed it
+        shown = app.model_info.value
+        assert "deployed by the deploy gate</b>: deployed: nothing was deployed yet" in shown
         wait_until(lambda: "live" in app.status.value, what="live")
 
         app.classify("x.png", png_bytes())
@@ -52,6 +56,10 @@ def test_the_demo_follows_the_hub(mlops_server: MLOpsServer, tmp_path: Path) -> 
         assert status == 201 and deployment["serving"]["model"]["sha1"] == second["sha1"]
         wait_until(lambda: app.sha1.value == second["sha1"], what="the rollback shown")
         assert "Model updated" in app.notice.value and second["sha1"][:12] in app.notice.value
+        # the gate would not have deployed it (no per-example results): a bypass, said so
+        shown = app.model_info.value
+        assert "deployed by hand, gate bypassed" in shown, shown
+        assert "no per-example test results" in shown
         app.classify("x.png", png_bytes())
         assert second["sha1"][:12] in _shown(app, "result")
 
@@ -100,3 +108,23 @@ def test_the_demo_page_never_imports_torch(mlops_server: MLOpsServer, tmp_path: 
     ).stdout.splitlines()
     said = dict(line.split(": ", 1) for line in out if ": " in line)
     assert said == {"shown": first["sha1"], "classified": "True", "imported": "[]"}
+
+
+IMG = "<img src=x onerror=window.__xss=1>"
+
+
+def test_the_decision_behind_the_deployed_model_is_shown_escaped() -> None:
+    """The sentence and numbers come from the hub (a worker names models and metrics)."""
+    decision = {
+        "kind": "auto", "deployed": True, "bypassed": False, "reason": f"deployed: {IMG}",
+        "p_value": 0.0123, "test": IMG, "b": IMG, "c": 3, "n": 1000,
+    }  # fmt: skip
+    deployment = {"model_id": IMG, "reason": "auto", "time": IMG, "decision": decision}
+    shown = model_html(deployment, None)
+    assert "<img" not in shown and "deployed: &lt;img" in shown
+    assert "p = 0.012 (&lt;img" in shown and "3 only with the one it replaced" in shown
+    bypassed = {**decision, "kind": "manual", "bypassed": True, "p_value": None, "b": None}
+    shown = model_html({**deployment, "reason": "manual", "decision": bypassed}, None)
+    assert "deployed by hand, gate bypassed" in shown and "<img" not in shown
+    assert "p =" not in shown and "only with" not in shown  # no evidence, none shown
+    assert "no decision recorded" in model_html({**deployment, "decision": None}, None)

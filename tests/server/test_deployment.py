@@ -7,9 +7,13 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_mlops.evidence import evaluation_record, fingerprint
 from tests.support.api import call
 from tests.support.leases import Lease, leased_trials, put_model
-from tests.support.models import make_model_file
+from tests.support.models import make_model_file, write_variant
+
+#: Test examples of the one test set every model here is tested on.
+EXAMPLES = 1000
 
 
 @dataclass
@@ -37,6 +41,13 @@ async def _job_with_models(
     for index, (lease, accuracy) in enumerate(zip(leases, accuracies, strict=True)):
         path = tmp_path / f"{lease.trial_id}.zip"
         make_model_file(path, accuracy=accuracy, seed=index)
+        # its evidence for the deploy gate: the first accuracy * EXAMPLES examples right, so
+        # a model with a higher accuracy is better on every pair (and beyond chance: the
+        # accuracies here differ by 20 examples or more)
+        right = round(accuracy * EXAMPLES)
+        correct = [i < right for i in range(EXAMPLES)]
+        evidence = evaluation_record(correct, fingerprint(list(range(EXAMPLES))))
+        write_variant(path, path.read_bytes(), evaluation=evidence)
         trained.append(Trained(path, lease))
     return trained
 
@@ -55,6 +66,10 @@ async def test_twenty_concurrent_uploads_leave_the_best_deployed(
     _, history = await call(jp_fetch, "GET", "deployment/history")
     values = [row["metric_value"] for row in reversed(history["history"])]
     assert values == sorted(set(values)), "every auto deploy must beat the one before"
+    for row in history["history"][:-1]:  # each one past a champion, by the gate's test
+        decision = row["decision"]
+        assert decision["gate"] == "significant" and decision["deployed"], decision
+        assert decision["b"] > 0 and decision["c"] == 0 and decision["p_value"] < 0.05
     _, models = await call(jp_fetch, "GET", "models")
     assert [m["id"] for m in models["models"] if m["deployed"]] == [
         current["deployment"]["model_id"]

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from jupyter_mlops.evidence import evaluation_record, fingerprint
 from jupyter_mlops.kernel_client.panel import MLOpsPanel, panel
 from tests.support.demo_models import make_demo_model
 from tests.support.leases import seed_models
+from tests.support.models import write_variant
 from tests.support.waiting import wait_until
 
 
@@ -97,6 +99,41 @@ def _deploy_buttons(widget: MLOpsPanel) -> dict[str, Any]:
     return buttons
 
 
+def _decisions(widget: MLOpsPanel) -> dict[str, str]:
+    """Each model row's decision line, by model id."""
+    return {
+        row.mlops_model_id: row.decision.value
+        for row in widget.models_view.children
+        if hasattr(row, "decision")
+    }
+
+
+def _with_evidence(path: Path, seed: int, right: int, n: int = 1000) -> dict[str, Any]:
+    """A model file whose per-example results are the first ``right`` of ``n`` test examples
+    (all on one test set) and whose test_accuracy says so."""
+    make_demo_model(path, seed=seed, accuracy=right / n)
+    record = evaluation_record([i < right for i in range(n)], fingerprint(list(range(n))))
+    return write_variant(path, path.read_bytes(), evaluation=record)
+
+
+def test_panel_shows_the_gates_evidence(
+    mlops_server: Any, mlops_panel: MLOpsPanel, tmp_path: Path
+) -> None:
+    widget = mlops_panel
+    paths = [tmp_path / "champion.zip", tmp_path / "challenger.zip"]
+    _with_evidence(paths[0], seed=1, right=800)
+    _with_evidence(paths[1], seed=2, right=806)  # 6 more right, none fewer: p = 1/64
+    champion, challenger = seed_models(mlops_server, paths)
+    decisions = wait_until(lambda: len(_decisions(widget)) == 2 and _decisions(widget))
+    shown = decisions[challenger]
+    assert "deployed: +0.6 points on the same 1,000 test examples" in shown, shown
+    assert "p = 0.016" in shown and "b 6 / c 0" in shown and "n 1,000" in shown
+    assert "better beyond chance" in shown
+    assert "nothing was deployed yet" in decisions[champion]
+    wait_until(lambda: challenger in widget.deployed.value)
+    assert "better beyond chance" in widget.deployed.value
+
+
 def test_panel_shows_workers_launches_and_deploys(
     mlops_server: Any, mlops_panel: MLOpsPanel, tmp_path: Path
 ) -> None:
@@ -137,10 +174,18 @@ def test_panel_shows_workers_launches_and_deploys(
         wait_until(lambda: good["sha1"] in widget.deployed.value)
         buttons = _deploy_buttons(widget)
         assert buttons[good_id].disabled and not buttons[worse_id].disabled
+        # next to each model, the deploy gate's decision on it
+        decisions = _decisions(widget)
+        assert "deployed: nothing was deployed yet" in decisions[good_id]
+        assert "not deployed" in decisions[worse_id]
+        assert "no per-example test results" in decisions[worse_id]
+        assert "nothing was deployed yet" in widget.deployed.value  # why it is deployed
 
         buttons[worse_id].click()
         wait_until(lambda: worse["sha1"] in widget.deployed.value)
         assert "manual" in widget.deployed.value
+        wait_until(lambda: "gate bypassed" in _decisions(widget)[worse_id])
+        assert "deployed by hand, gate bypassed" in widget.deployed.value
         _, current = mlops_server.api("GET", "deployment")
         assert current["deployment"]["model_id"] == worse_id
         buttons = _deploy_buttons(widget)

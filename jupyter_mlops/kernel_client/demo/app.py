@@ -5,7 +5,8 @@ The page shows the model the hub serves (its sha1) and follows deployments live 
 anywhere on the page) is classified by the hub's ``POST /mlops/api/predict``. The kernel
 never imports torch and never loads a model. Stable CSS classes for tests and styling:
 ``mlops-demo`` (the page), ``mlops-demo-status``, ``mlops-demo-sha1`` (the full sha1 as
-text), ``mlops-demo-model``, ``mlops-demo-notice``, ``mlops-demo-load-error``,
+text), ``mlops-demo-model`` (with ``mlops-demo-decision``: why that model is deployed, the
+deploy decision's sentence), ``mlops-demo-notice``, ``mlops-demo-load-error``,
 ``mlops-demo-upload``, ``mlops-demo-busy``, ``mlops-demo-result``, ``mlops-demo-bar``,
 ``mlops-demo-error``.
 """

@@ -9,7 +9,10 @@ import io
 import math
 from typing import Any
 
-HOW = {"auto": "automatically (it beat the deployed model)", "manual": "by hand (rollback)"}
+HOW = {
+    "auto": "automatically (the deploy gate let it replace the deployed model)",
+    "manual": "by hand (a rollback, or past the deploy gate)",
+}
 
 
 def when(iso: str | None) -> str:
@@ -51,6 +54,39 @@ def status_html(connected: bool, text: str) -> str:
     return f"<span class='pill {css}'>{label}</span>"
 
 
+def p_value_text(value: Any) -> str:
+    """``p = 0.21``; ``p < 0.0001`` below that; '' when it is not a number."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return ""
+    return "p < 0.0001" if value < 1e-4 else f"p = {value:.2g}"
+
+
+def decision_html(decision: Any) -> str:
+    """Why the deployed model is deployed: the decision that deployed it, in its sentence, with
+    its evidence (p-value, discordant pairs) when it has any; '' when none was recorded."""
+    if not isinstance(decision, dict):
+        return ""
+    if decision.get("bypassed") is True:
+        lead = "<b class='mlops-demo-bypassed'>deployed by hand, gate bypassed</b>"
+    elif decision.get("kind") == "manual":
+        lead = "<b>deployed by hand</b>"
+    else:
+        lead = "<b>deployed by the deploy gate</b>"
+    facts = []
+    p_value = p_value_text(decision.get("p_value"))
+    if p_value:
+        facts.append(f"{p_value} ({html.escape(str(decision.get('test') or 'paired test'))})")
+    b, c = decision.get("b"), decision.get("c")
+    if b is not None and c is not None:
+        facts.append(
+            f"{html.escape(str(b))} test examples right only with this model, "
+            f"{html.escape(str(c))} only with the one it replaced"
+        )
+    shown = f"<div class='facts'>{' &middot; '.join(facts)}</div>" if facts else ""
+    reason = html.escape(str(decision.get("reason") or ""))
+    return f"<div class='mlops-demo-decision'>{lead}: {reason}{shown}</div>"
+
+
 def model_html(deployment: dict[str, Any] | None, served: dict[str, Any] | None) -> str:
     """The deployed model's facts (the sha1 shows separately)."""
     if deployment is None:
@@ -72,6 +108,7 @@ def model_html(deployment: dict[str, Any] | None, served: dict[str, Any] | None)
     rows = [
         ("model", f"{html.escape(str(deployment.get('model_id') or '?'))}{badge}"),
         ("deployed", f"{when(deployment.get('time'))}, {HOW.get(reason, 'by the hub')}"),
+        ("why", decision_html(deployment.get("decision")) or "no decision recorded"),
         ("metrics", metrics_html(model.get("metrics") or {})),
         ("input", html.escape(str(size)) + counted),
         ("classes", classes),

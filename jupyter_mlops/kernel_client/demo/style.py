@@ -26,6 +26,9 @@ STYLE = """<style>
 .mlops-demo .manual { background: #ffe8d9; color: #9c3d10; }
 .mlops-demo .chip { display: inline-block; padding: 1px 8px; margin: 2px 4px 2px 0;
   border-radius: 999px; background: #e4e7eb; font-size: 13px; }
+.mlops-demo-decision { font-size: 14px; }
+.mlops-demo-decision .facts { color: #627d98; font-size: 13px; margin-top: 2px; }
+.mlops-demo-decision .mlops-demo-bypassed { color: #9c3d10; }
 .mlops-demo-empty { color: #52606d; font-size: 15px; }
 .mlops-demo-notice { border-radius: 8px; padding: 10px 14px; background: #e3f9e5;
   border: 1px solid #91d89e; color: #14532d; font-size: 14px; }

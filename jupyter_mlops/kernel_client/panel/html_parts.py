@@ -32,6 +32,9 @@ STYLE = """<style>
 .mlops-panel .err { color: #b42318; }
 .mlops-panel-job-trials td { padding: 1px 8px; font-size: 12px; }
 .mlops-panel-models .group { margin-top: 6px; font-weight: 600; color: #334e68; }
+.mlops-panel .manual { background: #ffe8d9; color: #9c3d10; }
+.mlops-panel-decision { font-size: 12px; color: #334e68; }
+.mlops-panel-decision .facts { color: #627d98; }
 </style>"""
 
 STATUS_CSS = {
@@ -84,6 +87,46 @@ def job_workers_text(job: dict[str, Any]) -> str:
     if not names:
         return requested
     return ", ".join(names) + (" (any)" if requested == "any" else "")
+
+
+def p_value_text(value: Any) -> str:
+    """``p = 0.21``; ``p < 0.0001`` below that; '' when it is not a number."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return ""
+    return "p < 0.0001" if value < 1e-4 else f"p = {value:.2g}"
+
+
+def decision_verdict(decision: dict[str, Any]) -> tuple[str, str]:
+    """(words, css class) of a deploy decision's outcome."""
+    if decision.get("bypassed") is True:
+        return "deployed by hand, gate bypassed", "manual"
+    if decision.get("kind") == "manual":
+        return "deployed by hand", "ok"
+    return ("deployed", "ok") if decision.get("deployed") is True else ("not deployed", "off")
+
+
+def decision_html(decision: Any) -> str:
+    """The deploy gate's decision on a model: deployed or not, its sentence, and its evidence
+    (p-value, the discordant pairs b and c, the examples n) when it has any. '' when the
+    model has no decision recorded."""
+    if not isinstance(decision, dict):
+        return ""
+    words, css = decision_verdict(decision)
+    facts = []
+    p_value = p_value_text(decision.get("p_value"))
+    if p_value:
+        facts.append(f"{p_value} ({text(decision.get('test') or 'paired test')})")
+    b, c, n = decision.get("b"), decision.get("c"), decision.get("n")
+    if b is not None and c is not None:
+        facts.append(
+            "<span title='b: test examples only this model got right; c: only the deployed "
+            f"model it was compared with'>b {text(b)} / c {text(c)}</span>"
+        )
+    if n is not None:
+        facts.append(f"n {count(n)}")
+    shown = f" <span class='facts'>&middot; {' &middot; '.join(facts)}</span>" if facts else ""
+    reason = text(decision.get("reason") or "")
+    return f"<span class='pill {css}'>{text(words)}</span> {reason}{shown}"
 
 
 def trial_line(trial: dict[str, Any]) -> str:

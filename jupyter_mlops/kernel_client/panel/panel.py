@@ -1,5 +1,5 @@
 """The ipywidgets control panel: workers, grid launcher, jobs, a job's trials and best trial,
-models with Deploy, deployment.
+models with Deploy and the deploy gate's decision on each, deployment (and why).
 
 For notebooks without JupyterLab's side panel (Colab, classic, a remote box): ``panel()`` (and
 ``%mlops panel``) shows it, against the local hub or a remote one (``url``, ``token``). Its
@@ -18,7 +18,14 @@ import ipywidgets as W
 
 from jupyter_mlops.kernel_client.hub_client import HubClient, HubError, HubMirror
 from jupyter_mlops.kernel_client.hub_client.mirror import JOBS_SHOWN
-from jupyter_mlops.kernel_client.panel.html_parts import STYLE, params_text, pill, text, when
+from jupyter_mlops.kernel_client.panel.html_parts import (
+    STYLE,
+    decision_html,
+    params_text,
+    pill,
+    text,
+    when,
+)
 from jupyter_mlops.kernel_client.panel.rows import JobRow, ModelRow
 from jupyter_mlops.kernel_client.panel.trials import TrialsView
 from jupyter_mlops.messages import WORKER_CHANGED
@@ -279,6 +286,9 @@ class MLOpsPanel(W.VBox):
                 f"&middot; {html.escape(str(d.get('reason', '')))} "
                 f"at {when(d.get('time'))} UTC"
             )
+            why = decision_html(d.get("decision"))
+            if why:
+                self.deployed.value += f"<div class='mlops-panel-decision'>{why}</div>"
         else:
             self.deployed.value = "<i>No model deployed yet.</i>"
         by_id = {m["id"]: m for m in self.mirror.models}
@@ -297,12 +307,28 @@ class MLOpsPanel(W.VBox):
                     row = self._model_rows.get(model_id)
                     if row is None:
                         row = self._model_rows[model_id] = ModelRow(self, model_id)
-                    row.update(model)
+                    row.update(model, newest_decision(model, d))
                     children.append(row)
         for gone in set(self._model_rows) - set(by_id):  # the store was cleared
             self._model_rows.pop(gone).close()
         if tuple(children) != tuple(self.models_view.children):
             self.models_view.children = tuple(children) or (self._empty_models,)
+
+
+def newest_decision(model: dict[str, Any], deployment: dict[str, Any] | None) -> Any:
+    """The model's latest deploy decision: its own, or the deployment's when that one is of
+    this model and newer (a deploy by hand arrives as a deployment, before the model list is
+    read again)."""
+    own = model.get("decision")
+    if not deployment or deployment.get("model_id") != model.get("id"):
+        return own
+    theirs = deployment.get("decision")
+    if not isinstance(theirs, dict):
+        return own
+    if not isinstance(own, dict):
+        return theirs
+    newer = isinstance(theirs.get("id"), int) and isinstance(own.get("id"), int)
+    return theirs if newer and theirs["id"] > own["id"] else own
 
 
 def panel(url: str | None = None, token: str | None = None, display: bool = False) -> MLOpsPanel:

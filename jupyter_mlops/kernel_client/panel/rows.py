@@ -10,6 +10,7 @@ import ipywidgets as W
 
 from jupyter_mlops.kernel_client.panel.html_parts import (
     count,
+    decision_html,
     job_workers_text,
     params_text,
     pct,
@@ -66,18 +67,22 @@ class JobRow(W.VBox):
 
 
 class ModelRow(W.HBox):
-    """One stored model: its facts and a Deploy button."""
+    """One stored model: its facts, the deploy gate's decision on it, and a Deploy button."""
 
     def __init__(self, panel: MLOpsPanel, model_id: str) -> None:
         self.mlops_model_id = model_id
-        self.info = W.HTML(layout=W.Layout(width="760px"))
+        self.info = W.HTML()
+        self.decision = W.HTML(_dom_classes=["mlops-panel-decision"])
         self.button = W.Button(layout=W.Layout(width="100px"), tooltip=f"Deploy model {model_id}")
         self.button.mlops_model_id = model_id
         self.button.on_click(lambda _: panel.deploy(model_id))
-        super().__init__([self.info, self.button])
+        facts = W.VBox([self.info, self.decision], layout=W.Layout(width="760px"))
+        super().__init__([facts, self.button])
         self.add_class("mlops-panel-model")
 
-    def update(self, model: dict[str, Any]) -> None:
+    def update(self, model: dict[str, Any], decision: Any = None) -> None:
+        """Show ``model`` and ``decision`` (its latest deploy decision; the model's own
+        ``decision`` when not given)."""
         metrics = model.get("metrics")
         if not isinstance(metrics, dict):
             metrics = {}
@@ -90,6 +95,7 @@ class ModelRow(W.HBox):
             f"&middot; sha1 <code>{html.escape(str(model.get('sha1', ''))[:12])}</code> &middot; "
             f"<code>{html.escape(params_text(model.get('hyperparameters')))}</code>"
         )
+        self.decision.value = decision_html(model.get("decision") if decision is None else decision)
         self.button.description = "Deployed" if deployed else "Deploy"
         self.button.disabled = deployed
         self.button.button_style = "success" if deployed else ""
