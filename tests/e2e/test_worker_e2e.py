@@ -60,9 +60,18 @@ def test_notebook_worker_trains_the_sample_grid(tmp_path: Path, monkeypatch) -> 
             assert {"test_accuracy", "test_loss", "per_class_accuracy"} <= set(model["metrics"])
             assert model["param_count"] == 46558 and model["input_size"] == [3, 16, 16]
             assert len(model["normalization"]["mean"]) == 3
-        best = max(models, key=lambda m: m["metrics"]["test_accuracy"])
+        # each model carries its evidence for the deploy gate: one result per test image, on
+        # the same test set; the gate judged the second one stored against the first
+        evaluations = [server.api("GET", f"models/{m['id']}")[1]["evaluation"] for m in models]
+        assert [e["n"] for e in evaluations] == [100, 100]
+        assert evaluations[0]["fingerprint"] == evaluations[1]["fingerprint"]
+        first, second = sorted(models, key=lambda m: m["decision"]["champion_id"] is not None)
+        assert first["decision"]["reason"].startswith("deployed: nothing was deployed yet")
+        judged = second["decision"]
+        assert judged["champion_id"] == first["id"] and judged["n"] == 100, judged
+        assert judged["test"].startswith("mcnemar") and judged["gate"] == "significant"
         deployed = server.api("GET", "deployment")[1]["deployment"]
-        assert deployed["model"]["metrics"]["test_accuracy"] == best["metrics"]["test_accuracy"]
+        assert deployed["model_id"] == (second if judged["deployed"] else first)["id"]
 
         local_log = worker_dir / "logs" / f"{job['id']}.log"
         lines = assert_logs_match(server, job["id"], local_log)
