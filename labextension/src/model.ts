@@ -4,6 +4,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import type { MLOpsService } from './service';
 import { EntityStore, IModelGroupView } from './state/entities';
 import { JobStreams } from './state/jobstream';
+import { Notice, noticeFor } from './state/notices';
 import { Selection } from './state/selection';
 import {
   ConnectionState,
@@ -80,6 +81,14 @@ export class MLOpsModel implements IDisposable {
   /** Emitted after any change of the state. */
   get changed(): ISignal<this, void> {
     return this._changed;
+  }
+
+  /**
+   * A live event worth a notification (a model deployed automatically, a job that finished
+   * or failed); never emitted for what a REST refresh brings.
+   */
+  get notice(): ISignal<this, Notice> {
+    return this._notice;
   }
 
   /** State of the events connection. */
@@ -254,10 +263,9 @@ export class MLOpsModel implements IDisposable {
   }
 
   private _onMessage(sender: any, message: EventMessage): void {
-    const newJobId =
-      message.type === 'job' && !this.job(message.job.id)
-        ? message.job.id
-        : null;
+    const known = message.type === 'job' ? this.job(message.job.id) : undefined;
+    const before = known ? { ...known } : undefined;
+    const newJobId = message.type === 'job' && !known ? message.job.id : null;
     const applied =
       this._entities.applyEvent(message) || this._streams.applyEvent(message);
     if (newJobId !== null) {
@@ -265,6 +273,10 @@ export class MLOpsModel implements IDisposable {
     }
     if (applied) {
       this._changed.emit();
+    }
+    const notice = noticeFor(message, before);
+    if (notice) {
+      this._notice.emit(notice);
     }
   }
 
@@ -275,4 +287,5 @@ export class MLOpsModel implements IDisposable {
   private _loaded = false;
   private _isDisposed = false;
   private _changed = new Signal<this, void>(this);
+  private _notice = new Signal<this, Notice>(this);
 }

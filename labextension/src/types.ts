@@ -205,6 +205,39 @@ export interface ISearchSummary {
   importance: { [param: string]: number };
 }
 
+/** Which rule judged a model: the metric alone, or better beyond chance (paired test). */
+export type DeployGate = 'better' | 'significant';
+
+/**
+ * The deploy gate's decision on a model against the champion (the deployed model) of that
+ * moment: `auto` when the model was stored, `manual` when it was deployed by hand. `reason`
+ * is the sentence that says why; the paired test's numbers (`n` examples, `b` discordant
+ * pairs the model got right, `c` those the champion got right, `p_value`) are null when no
+ * test was made.
+ */
+export interface IDecision {
+  id: number;
+  model_id: string;
+  time: string;
+  kind: 'auto' | 'manual';
+  deployed: boolean;
+  /** A manual deploy the gate would have refused. */
+  bypassed: boolean;
+  gate: DeployGate | string;
+  reason: string;
+  metric: string | null;
+  value: number | null;
+  champion_id: string | null;
+  champion_value: number | null;
+  n: number | null;
+  b: number | null;
+  c: number | null;
+  p_value: number | null;
+  /** e.g. "mcnemar-exact". */
+  test: string | null;
+  alpha: number | null;
+}
+
 /** A stored model (one per trial). */
 export interface IModel {
   id: string;
@@ -225,6 +258,8 @@ export interface IModel {
   deployed: boolean;
   /** Why its file cannot be used (missing, or not its sha256); never served or deployed. */
   damaged?: string | null;
+  /** The newest deploy decision on it (null: none recorded, e.g. stored before the gate). */
+  decision?: IDecision | null;
 }
 
 /** Models of one job, as grouped by `GET /models`. */
@@ -250,6 +285,8 @@ export interface IDeployment {
   metric: string | null;
   metric_value: number | null;
   model: IModel | null;
+  /** The decision that led to it (null for deployments recorded before the gate). */
+  decision?: IDecision | null;
 }
 
 /** What the hub serves on `/mlops/api/predict` (`GET /predict`). */

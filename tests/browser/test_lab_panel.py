@@ -10,7 +10,6 @@ command. One scenario, step by step, with a screenshot of each step in
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import pickle
@@ -120,11 +119,16 @@ class Shots:
 
 
 def _open_lab(page: Any, server: MLOpsServer) -> Any:
-    """Load JupyterLab with a fresh layout, make sure the MLOps panel shows, return it."""
+    """Load JupyterLab with a fresh layout, open the MLOps panel, return it.
+
+    The panel does not open itself by default (its ``openOnStart`` setting): once the layout
+    is restored (the plugin then marks the panel with ``data-open-on-start``), its tab opens it.
+    """
     page.goto(f"{server.url}lab?reset&token={server.token}")
     panel = page.locator(".jp-mlops-panel")
     tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='jp-mlops-panel']")
-    tab.wait_for(state="visible", timeout=120_000)
+    page.locator(".jp-mlops-panel[data-open-on-start]").wait_for(state="attached", timeout=120_000)
+    tab.wait_for(state="visible")
     if not panel.is_visible():
         tab.click()
     panel.wait_for(state="visible")
@@ -283,25 +287,44 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
     job_item.evaluate("node => node.scrollIntoView({block: 'start'})")
     shots.take("job-finished")
 
-    # 6. both models are listed; what auto-deploy guarantees holds, whichever trial won:
-    # the deployed model is a best one, and every automatic deployment beat the one before
+    # 6. both models are listed, each with the gate's decision; what the gate guarantees
+    # holds whichever trial won: the first model stored is deployed (nothing was), the other
+    # is judged against it and deployed only if better beyond chance, as its numbers say
     models = {m["id"]: m for m in server.api("GET", "models")[1]["models"]}
     assert sorted(models) == [f"{job_id}-0", f"{job_id}-1"]
-    accuracies = {model_id: m["metrics"]["test_accuracy"] for model_id, m in models.items()}
+    decisions = {model_id: m["decision"] for model_id, m in models.items()}
+    firsts = [i for i, d in decisions.items() if d["champion_id"] is None]
+    assert len(firsts) == 1, decisions
+    first_id = firsts[0]
+    second_id = next(model_id for model_id in models if model_id != first_id)
+    first, second = decisions[first_id], decisions[second_id]
+    assert first["deployed"] and first["reason"].startswith("deployed: nothing was deployed")
+    assert second["champion_id"] == first_id and second["kind"] == "auto", second
+    assert second["n"] > 0 and second["test"] == "mcnemar-exact", second
+    if second["deployed"]:
+        assert second["b"] > second["c"] and second["p_value"] < second["alpha"], second
+    else:
+        assert second["reason"].startswith("not deployed:"), second
+    deployed_id = second_id if second["deployed"] else first_id
+    other_id = first_id if second["deployed"] else second_id
     deployment = server.api("GET", "deployment")[1]["deployment"]
-    deployed_id = deployment["model_id"]
-    assert accuracies[deployed_id] == max(accuracies.values()), (deployment, accuracies)
+    assert deployment["model_id"] == deployed_id, (deployment, decisions)
     autos = server.api("GET", "deployment/history")[1]["history"][::-1]  # oldest first
-    assert autos and {h["reason"] for h in autos} == {"auto"}
-    assert autos[-1]["model_id"] == deployed_id
-    values = [h["metric_value"] for h in autos]
-    assert all(b > a for a, b in itertools.pairwise(values)), values  # each beat the one before
-    assert [h["id"] for h in autos] == sorted(h["id"] for h in autos)
-    other_id = next(model_id for model_id in models if model_id != deployed_id)
+    assert [(h["model_id"], h["reason"]) for h in autos] == [(first_id, "auto")] + (
+        [(second_id, "auto")] if second["deployed"] else []
+    )
+    assert all(h["decision"]["deployed"] for h in autos)
     cards = panel.locator(".jp-mlops-model")
     expect(cards).to_have_count(2)
     deployed_card = panel.locator(f".jp-mlops-model[data-model-id='{deployed_id}']")
     other_card = panel.locator(f".jp-mlops-model[data-model-id='{other_id}']")
+    for model_id, decision in decisions.items():  # the hub's sentence, next to its model
+        card = panel.locator(f".jp-mlops-model[data-model-id='{model_id}']")
+        expect(card.locator(".jp-mlops-decision-reason")).to_have_text(decision["reason"])
+    second_card = panel.locator(f".jp-mlops-model[data-model-id='{second_id}']")
+    facts = [f"b/c = {second['b']}/{second['c']}", f"n = {second['n']:,}"]
+    for fact in facts:
+        expect(second_card.locator(".jp-mlops-decision-fact", has_text=fact)).to_have_count(1)
     expect(deployed_card).to_have_attribute("data-deployed", "true")
     expect(deployed_card).to_have_class(_has("jp-mlops-model-deployed"))
     expect(deployed_card).to_have_attribute("data-sha1", models[deployed_id]["sha1"])
@@ -319,7 +342,8 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
     models_section.evaluate("node => node.scrollIntoView({block: 'start'})")
     shots.take("models-auto-deployed")
 
-    # 7. Deploy on the other model: the mark moves and a manual history row is added
+    # 7. Deploy on the other model: allowed past the gate (which refused it either way: it is
+    # not better beyond chance than the one deployed), the mark moves, a manual row is added
     other_card.locator(".jp-mlops-deploy-button").click()
     expect(other_card).to_have_attribute("data-deployed", "true")
     expect(deployed_card).to_have_attribute("data-deployed", "false")
@@ -331,7 +355,13 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
     expect(rows.first).to_have_attribute("data-reason", "manual")
     expect(rows.nth(1)).to_have_attribute("data-model-id", deployed_id)
     expect(deployed_card.locator(".jp-mlops-deploy-button")).to_be_visible()
-    assert server.api("GET", "deployment")[1]["deployment"]["model_id"] == other_id
+    manual = server.api("GET", "deployment")[1]["deployment"]
+    assert manual["model_id"] == other_id
+    assert manual["decision"]["kind"] == "manual" and manual["decision"]["bypassed"], manual
+    expect(other_card.locator("[data-testid=mlops-gate-bypassed]")).to_have_count(1)
+    expect(rows.first.locator(".jp-mlops-decision-reason")).to_have_text(
+        manual["decision"]["reason"]
+    )
     history = server.api("GET", "deployment/history")[1]["history"]
     assert [(h["model_id"], h["reason"]) for h in history] == [(other_id, "manual")] + [
         (h["model_id"], "auto") for h in autos[::-1]

@@ -5,6 +5,7 @@ import type { MLOpsApi } from '../model';
 import {
   ConnectionState,
   EventMessage,
+  IDecision,
   IDeployment,
   IJob,
   ILogLine,
@@ -128,6 +129,37 @@ export function model(id: string, extra: Partial<IModel> = {}): IModel {
     program: 'program.pt2',
     created: '2026-01-01T00:00:00Z',
     deployed: false,
+    decision: null,
+    ...extra
+  };
+}
+
+/** A deploy decision on `modelId`, as the hub records it (a paired test's numbers). */
+export function decision(
+  id: number,
+  modelId: string,
+  extra: Partial<IDecision> = {}
+): IDecision {
+  return {
+    id,
+    model_id: modelId,
+    time: '2026-01-01T00:00:00Z',
+    kind: 'auto',
+    deployed: false,
+    bypassed: false,
+    gate: 'significant',
+    reason:
+      'not deployed: +1.7 points on the same 180 test examples, p = 0.3 (McNemar), could be chance',
+    metric: 'test_accuracy',
+    value: 0.9,
+    champion_id: '1-0',
+    champion_value: 0.883,
+    n: 180,
+    b: 9,
+    c: 6,
+    p_value: 0.304,
+    test: 'mcnemar-exact',
+    alpha: 0.05,
     ...extra
   };
 }
@@ -135,7 +167,8 @@ export function model(id: string, extra: Partial<IModel> = {}): IModel {
 export function deployment(
   id: number,
   modelId: string,
-  reason: 'auto' | 'manual'
+  reason: 'auto' | 'manual',
+  extra: Partial<IDeployment> = {}
 ): IDeployment {
   return {
     id,
@@ -146,7 +179,9 @@ export function deployment(
     reason,
     metric: 'test_accuracy',
     metric_value: 0.5,
-    model: null
+    model: null,
+    decision: null,
+    ...extra
   };
 }
 

@@ -1,5 +1,6 @@
 import React, { useEffect, useState } from 'react';
 
+import { trans } from '../i18n';
 import { ConnectionState } from '../types';
 
 /** Props of the connection banner. */
@@ -22,23 +23,25 @@ export function bannerText(
     case 'open':
       return null;
     case 'connecting':
-      return 'Connecting to the MLOps hub…';
+      return trans.__('Connecting to the MLOps hub…');
     case 'reconnecting': {
       const seconds =
         nextRetry !== null
           ? Math.max(0, Math.ceil((nextRetry - now) / 1000))
           : 0;
-      return `Connection to the MLOps hub lost — reconnecting…${
-        seconds ? ` (next try in ${seconds} s)` : ''
-      }`;
+      return seconds
+        ? trans.__(
+            'Connection to the MLOps hub lost — reconnecting… (next try in %1 s)',
+            seconds
+          )
+        : trans.__('Connection to the MLOps hub lost — reconnecting…');
     }
     case 'refused':
-      return (
-        'The server refused the connection to the MLOps hub: ' +
-        'sign in again, then reload the page.'
+      return trans.__(
+        'The server refused the connection to the MLOps hub: sign in again, then reload the page.'
       );
     case 'closed':
-      return 'Not connected to the MLOps hub.';
+      return trans.__('Not connected to the MLOps hub.');
   }
 }
 
@@ -69,16 +72,16 @@ export function ConnectionBanner(
       <span>{text}</span>
       {state === 'reconnecting' && (
         <button className="jp-mlops-link-button" onClick={onRetry}>
-          Retry now
+          {trans.__('Retry now')}
         </button>
       )}
       {state === 'refused' && (
         <>
           <button className="jp-mlops-link-button" onClick={onReload}>
-            Reload
+            {trans.__('Reload')}
           </button>
           <button className="jp-mlops-link-button" onClick={onRetry}>
-            Try again
+            {trans.__('Try again')}
           </button>
         </>
       )}

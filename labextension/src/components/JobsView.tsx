@@ -1,4 +1,3 @@
-import { showErrorMessage } from '@jupyterlab/apputils';
 import React, { useMemo } from 'react';
 
 import { canCompare, openCompare } from '../compare/open';
@@ -10,9 +9,17 @@ import {
   timeAgo,
   trialLeaseText
 } from '../format';
+import { trans } from '../i18n';
 import { MLOpsModel } from '../model';
+import { notifyError } from '../notify';
 import { groupMetrics, type Series } from '../state/curves';
-import { FINAL_JOB_STATES, IJob, ITrial } from '../types';
+import {
+  FINAL_JOB_STATES,
+  IJob,
+  ITrial,
+  JobStatus,
+  TrialStatus
+} from '../types';
 import { LineChart } from './LineChart';
 import { LogView } from './LogView';
 
@@ -28,7 +35,7 @@ export function JobsView(props: IJobsViewProps): JSX.Element {
   if (!jobs.length) {
     return (
       <div className="jp-mlops-empty" data-testid="mlops-jobs-empty">
-        No jobs yet. Drop a grid above and launch it.
+        {trans.__('No jobs yet. Drop a grid above and launch it.')}
       </div>
     );
   }
@@ -47,14 +54,20 @@ export function JobsView(props: IJobsViewProps): JSX.Element {
               model
                 .cancel(job.id)
                 .catch(error =>
-                  showErrorMessage('Cancel failed', (error as Error).message)
+                  notifyError(
+                    trans.__('Cancel of job #%1 failed', job.id),
+                    error
+                  )
                 )
             }
             onRetry={() =>
               model
                 .retry(job.id)
                 .catch(error =>
-                  showErrorMessage('Retry failed', (error as Error).message)
+                  notifyError(
+                    trans.__('Retry of job #%1 failed', job.id),
+                    error
+                  )
                 )
             }
           />
@@ -63,6 +76,26 @@ export function JobsView(props: IJobsViewProps): JSX.Element {
       {selected && <JobDetail model={model} job={selected} />}
     </div>
   );
+}
+
+/** A job's or trial's status, as shown on its badge. */
+function statusText(status: JobStatus | TrialStatus): string {
+  switch (status) {
+    case 'queued':
+      return trans.__('queued');
+    case 'pending':
+      return trans.__('pending');
+    case 'running':
+      return trans.__('running');
+    case 'finished':
+      return trans.__('finished');
+    case 'failed':
+      return trans.__('failed');
+    case 'cancelled':
+      return trans.__('cancelled');
+    case 'pruned':
+      return trans.__('pruned');
+  }
 }
 
 /** The running trial of a job, if any. */
@@ -74,17 +107,22 @@ function runningTrial(job: IJob): ITrial | undefined {
 export function progressText(job: IJob): string {
   const trial = runningTrial(job);
   if (job.status === 'queued') {
-    return `queued · ${job.trial_count} trial${job.trial_count === 1 ? '' : 's'}`;
+    return trans._n('queued · %1 trial', 'queued · %1 trials', job.trial_count);
   }
   if (!trial) {
-    return `${job.trials_done} of ${job.trial_count} trials done`;
+    return trans._n(
+      '%2 of %1 trial done',
+      '%2 of %1 trials done',
+      job.trial_count,
+      job.trials_done
+    );
   }
-  const parts = [`trial ${trial.index + 1} of ${job.trial_count}`];
+  const parts = [trans.__('trial %1 of %2', trial.index + 1, job.trial_count)];
   if (trial.epochs) {
-    parts.push(`epoch ${trial.epoch ?? 0}/${trial.epochs}`);
+    parts.push(trans.__('epoch %1/%2', trial.epoch ?? 0, trial.epochs));
   }
   if (trial.batches) {
-    parts.push(`batch ${trial.batch ?? 0}/${trial.batches}`);
+    parts.push(trans.__('batch %1/%2', trial.batch ?? 0, trial.batches));
   }
   return parts.join(' · ');
 }
@@ -108,22 +146,24 @@ function JobItem(props: {
       onClick={props.onSelect}
     >
       <div className="jp-mlops-row">
-        <span className="jp-mlops-job-title">Job #{job.id}</span>
+        <span className="jp-mlops-job-title">
+          {trans.__('Job #%1', job.id)}
+        </span>
         <span className={`jp-mlops-badge jp-mlops-status-${job.status}`}>
-          {job.status}
+          {statusText(job.status)}
         </span>
         <span className="jp-mlops-spacer" />
         {canCompare() && (
           <button
             className="jp-mlops-compare-open jp-mlops-button"
             data-testid="mlops-compare-open"
-            title="Compare the trials of this job in a tab"
+            title={trans.__('Compare the trials of this job in a tab')}
             onClick={event => {
               event.stopPropagation();
               openCompare(job.id);
             }}
           >
-            Compare
+            {trans.__('Compare')}
           </button>
         )}
         {active && (
@@ -135,20 +175,20 @@ function JobItem(props: {
               props.onCancel();
             }}
           >
-            Cancel
+            {trans.__('Cancel')}
           </button>
         )}
         {job.retryable && (
           <button
             className="jp-mlops-retry jp-mlops-button"
             data-testid="mlops-retry"
-            title="Put the failed trials back in the queue"
+            title={trans.__('Put the failed trials back in the queue')}
             onClick={event => {
               event.stopPropagation();
               props.onRetry();
             }}
           >
-            Retry failed
+            {trans.__('Retry failed')}
           </button>
         )}
       </div>
@@ -156,7 +196,7 @@ function JobItem(props: {
         className="jp-mlops-meta jp-mlops-job-workers"
         data-testid="mlops-job-workers"
       >
-        on {jobWorkersText(job)} · {timeAgo(job.created)}
+        {trans.__('on %1', jobWorkersText(job))} · {timeAgo(job.created)}
       </div>
       <div
         className="jp-mlops-progress"
@@ -196,9 +236,13 @@ function JobDetail(props: { model: MLOpsModel; job: IJob }): JSX.Element {
       data-testid="mlops-job-detail"
       data-job-id={job.id}
     >
-      <div className="jp-mlops-subtitle">Job #{job.id}: trials</div>
+      <div className="jp-mlops-subtitle">
+        {trans.__('Job #%1: trials', job.id)}
+      </div>
       {trials.length === 0 && (
-        <div className="jp-mlops-muted">No trials started yet.</div>
+        <div className="jp-mlops-muted">
+          {trans.__('No trials started yet.')}
+        </div>
       )}
       {trials.map(trial => (
         <TrialItem
@@ -208,7 +252,7 @@ function JobDetail(props: { model: MLOpsModel; job: IJob }): JSX.Element {
           series={byTrial.get(trial.id)}
         />
       ))}
-      <div className="jp-mlops-subtitle">Log</div>
+      <div className="jp-mlops-subtitle">{trans.__('Log')}</div>
       <LogView lines={model.logs(job.id)} version={version} />
     </div>
   );
@@ -251,15 +295,17 @@ function TrialItem(props: {
       data-attempt={trial.attempt ?? 0}
     >
       <div className="jp-mlops-row">
-        <span className="jp-mlops-trial-title">trial {trial.id}</span>
+        <span className="jp-mlops-trial-title">
+          {trans.__('trial %1', trial.id)}
+        </span>
         <span className={`jp-mlops-badge jp-mlops-status-${trial.status}`}>
-          {trial.status}
+          {statusText(trial.status)}
         </span>
         {trial.status === 'running' && trial.epochs ? (
           <span className="jp-mlops-meta">
-            epoch {trial.epoch ?? 0}/{trial.epochs}
+            {trans.__('epoch %1/%2', trial.epoch ?? 0, trial.epochs)}
             {trial.batches
-              ? ` · batch ${trial.batch ?? 0}/${trial.batches}`
+              ? ` · ${trans.__('batch %1/%2', trial.batch ?? 0, trial.batches)}`
               : ''}
           </span>
         ) : null}
@@ -270,7 +316,7 @@ function TrialItem(props: {
               data-testid="mlops-checkpoint"
               data-epoch={trial.checkpoint_epoch}
             >
-              checkpoint: epoch {trial.checkpoint_epoch}
+              {trans.__('checkpoint: epoch %1', trial.checkpoint_epoch)}
             </span>
           )}
       </div>
@@ -302,7 +348,7 @@ function TrialItem(props: {
           <div
             className="jp-mlops-requeued"
             data-testid="mlops-requeued"
-            title="Why the trial went back to the queue"
+            title={trans.__('Why the trial went back to the queue')}
           >
             {trial.error}
           </div>
@@ -316,7 +362,9 @@ function TrialItem(props: {
               key={name}
               name={name}
               points={series!.get(name)!}
-              xLabel={name === BATCH_METRIC ? 'step' : 'epoch'}
+              xLabel={
+                name === BATCH_METRIC ? trans.__('step') : trans.__('epoch')
+              }
             />
           ))}
         </div>

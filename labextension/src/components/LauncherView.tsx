@@ -1,5 +1,6 @@
 import React, { useEffect, useRef, useState } from 'react';
 
+import { trans } from '../i18n';
 import { MLOpsModel } from '../model';
 import { MLOpsError, MLOpsService } from '../service';
 import { IGridValidation, IProblem, JSONObject } from '../types';
@@ -25,11 +26,15 @@ function parseConf(text: string): { conf?: JSONObject; error?: string } {
   try {
     const conf = JSON.parse(text);
     if (conf === null || typeof conf !== 'object' || Array.isArray(conf)) {
-      return { error: 'The conf must be a JSON object of hyperparameters.' };
+      return {
+        error: trans.__('The conf must be a JSON object of hyperparameters.')
+      };
     }
     return { conf };
   } catch (error) {
-    return { error: `Not valid JSON: ${(error as Error).message}` };
+    return {
+      error: trans.__('Not valid JSON: %1', (error as Error).message)
+    };
   }
 }
 
@@ -75,7 +80,9 @@ export function LauncherView(props: ILauncherViewProps): JSX.Element {
         .catch(error => {
           if (id === requestId.current) {
             setValidation(null);
-            setProblem(`Validation failed: ${(error as Error).message}`);
+            setProblem(
+              trans.__('Validation failed: %1', (error as Error).message)
+            );
           }
         })
         .finally(() => {
@@ -92,7 +99,7 @@ export function LauncherView(props: ILauncherViewProps): JSX.Element {
       return;
     }
     setText(await file.text());
-    setNotice(`Loaded ${file.name}`);
+    setNotice(trans.__('Loaded %1', file.name));
     setLaunchErrors([]);
   };
 
@@ -123,12 +130,17 @@ export function LauncherView(props: ILauncherViewProps): JSX.Element {
       const job = await model.launch(parsed.conf, worker);
       setNotice(
         job.status === 'queued'
-          ? `Job #${job.id} is queued: ${
-              worker === 'any'
-                ? 'no worker is free'
-                : `${worker} is busy or offline`
-            }; it starts when one is.`
-          : `Job #${job.id} is ${job.status}.`
+          ? worker === 'any'
+            ? trans.__(
+                'Job #%1 is queued: no worker is free; it starts when one is.',
+                job.id
+              )
+            : trans.__(
+                'Job #%1 is queued: %2 is busy or offline; it starts when one is.',
+                job.id,
+                worker
+              )
+          : trans.__('Job #%1 is %2.', job.id, job.status)
       );
     } catch (error) {
       const problems =
@@ -163,10 +175,14 @@ export function LauncherView(props: ILauncherViewProps): JSX.Element {
         onClick={() => fileInput.current?.click()}
         role="button"
         tabIndex={0}
-        title="Drop a JSON grid here, or click to choose a file"
+        title={trans.__('Drop a JSON grid here, or click to choose a file')}
       >
-        <div className="jp-mlops-dropzone-title">Drop a JSON grid here</div>
-        <div className="jp-mlops-dropzone-hint">or click to choose a file</div>
+        <div className="jp-mlops-dropzone-title">
+          {trans.__('Drop a JSON grid here')}
+        </div>
+        <div className="jp-mlops-dropzone-hint">
+          {trans.__('or click to choose a file')}
+        </div>
         <input
           ref={fileInput}
           className="jp-mlops-file-input"
@@ -202,17 +218,17 @@ export function LauncherView(props: ILauncherViewProps): JSX.Element {
       />
       <div className="jp-mlops-row jp-mlops-launch-row">
         <label className="jp-mlops-label">
-          Worker{' '}
+          {trans.__('Worker')}{' '}
           <select
             className="jp-mlops-worker-select"
             data-testid="mlops-worker-select"
             value={worker}
             onChange={event => setWorker(event.target.value)}
           >
-            <option value="any">any</option>
+            <option value="any">{trans.__('any')}</option>
             {workers.map(w => (
               <option key={w.id} value={w.name}>
-                {w.name} ({w.online ? w.status : 'offline'})
+                {w.name} ({w.online ? w.status : trans.__('offline')})
               </option>
             ))}
           </select>
@@ -224,12 +240,14 @@ export function LauncherView(props: ILauncherViewProps): JSX.Element {
           onClick={() => void onLaunch()}
         >
           {launching
-            ? 'Launching…'
+            ? trans.__('Launching…')
             : valid
-              ? `Launch ${validation!.trial_count} trial${
-                  validation!.trial_count === 1 ? '' : 's'
-                }`
-              : 'Launch'}
+              ? trans._n(
+                  'Launch %1 trial',
+                  'Launch %1 trials',
+                  validation!.trial_count
+                )
+              : trans.__('Launch')}
         </button>
       </div>
       {launchErrors.length > 0 && (
@@ -258,7 +276,9 @@ function ValidationView(props: {
   }
   if (!validation) {
     return checking ? (
-      <div className="jp-mlops-validation jp-mlops-muted">checking…</div>
+      <div className="jp-mlops-validation jp-mlops-muted">
+        {trans.__('checking…')}
+      </div>
     ) : null;
   }
   const count = validation.trial_count;
@@ -273,7 +293,7 @@ function ValidationView(props: {
           data-testid="mlops-trial-count"
           data-count={count}
         >
-          {count} trial{count === 1 ? '' : 's'}
+          {trans._n('%1 trial', '%1 trials', count)}
         </div>
       )}
       <ProblemList problems={validation.errors} kind="error" />

@@ -1,6 +1,7 @@
 import React from 'react';
 
 import { formatMetric } from '../format';
+import { trans } from '../i18n';
 
 /** Props of a small line chart. */
 export interface ILineChartProps {
@@ -65,7 +66,11 @@ export function LineChart(props: ILineChartProps): JSX.Element {
         height={height}
         preserveAspectRatio="none"
         role="img"
-        aria-label={`${name} per ${props.xLabel ?? 'step'}`}
+        aria-label={trans.__(
+          '%1 per %2',
+          name,
+          props.xLabel ?? trans.__('step')
+        )}
       >
         <line
           className="jp-mlops-chart-axis"

@@ -1,6 +1,7 @@
 import React, { useLayoutEffect, useRef } from 'react';
 
 import { clock } from '../format';
+import { trans } from '../i18n';
 import { ILogLine } from '../types';
 
 /** Props of the log view. */
@@ -41,17 +42,27 @@ function LogViewImpl(props: ILogViewProps): JSX.Element {
       }}
     >
       {hidden > 0 && (
-        <div className="jp-mlops-muted">… {hidden} earlier lines not shown</div>
+        <div className="jp-mlops-muted">
+          {trans._n(
+            '… %1 earlier line not shown',
+            '… %1 earlier lines not shown',
+            hidden
+          )}
+        </div>
       )}
       {shown.length === 0 && (
-        <div className="jp-mlops-muted">No log lines yet.</div>
+        <div className="jp-mlops-muted">{trans.__('No log lines yet.')}</div>
       )}
       {shown.map(line => (
         <div
           key={line.seq}
           className={`jp-mlops-log-line jp-mlops-log-${line.stream}`}
           data-seq={line.seq}
-          title={`${clock(line.time)}${line.trial_id ? ` · trial ${line.trial_id}` : ''}`}
+          title={
+            line.trial_id
+              ? `${clock(line.time)} · ${trans.__('trial %1', line.trial_id)}`
+              : clock(line.time)
+          }
         >
           {line.trial_id && (
             <span className="jp-mlops-log-trial">

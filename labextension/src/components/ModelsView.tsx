@@ -1,4 +1,4 @@
-import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import React, { useState } from 'react';
 
 import {
@@ -12,8 +12,15 @@ import {
   shortTime,
   timeAgo
 } from '../format';
+import { trans } from '../i18n';
 import { MLOpsModel } from '../model';
-import { IDeployment, IModel } from '../types';
+import { notifyError } from '../notify';
+import {
+  decisionFacts,
+  decisionState,
+  decisionTitle
+} from '../state/decisions';
+import { IDecision, IDeployment, IModel } from '../types';
 
 /** Props of the models view. */
 export interface IModelsViewProps {
@@ -33,21 +40,23 @@ export function ModelsView(props: IModelsViewProps): JSX.Element {
     try {
       await model.deploy(modelId);
     } catch (error) {
-      await showErrorMessage('Deploy failed', (error as Error).message);
+      notifyError(trans.__('Deploy of model %1 failed', modelId), error);
     } finally {
       setBusy(null);
     }
   };
 
   const clear = async () => {
+    // a question to the user: a dialog
     const result = await showDialog({
-      title: 'Clear the model store?',
-      body:
+      title: trans.__('Clear the model store?'),
+      body: trans.__(
         'This deletes every stored model file and the whole deployment history. ' +
-        'Workers and jobs are kept. This cannot be undone.',
+          'Workers and jobs are kept. This cannot be undone.'
+      ),
       buttons: [
-        Dialog.cancelButton(),
-        Dialog.warnButton({ label: 'Clear store' })
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.warnButton({ label: trans.__('Clear store') })
       ]
     });
     if (!result.button.accept) {
@@ -56,10 +65,7 @@ export function ModelsView(props: IModelsViewProps): JSX.Element {
     try {
       await model.clearStore();
     } catch (error) {
-      await showErrorMessage(
-        'Clearing the store failed',
-        (error as Error).message
-      );
+      notifyError(trans.__('Clearing the store failed'), error);
     }
   };
 
@@ -68,7 +74,7 @@ export function ModelsView(props: IModelsViewProps): JSX.Element {
       <DeployedSummary deployment={model.deployment} />
       {groups.length === 0 && (
         <div className="jp-mlops-empty" data-testid="mlops-models-empty">
-          No models stored yet. Each finished trial uploads one.
+          {trans.__('No models stored yet. Each finished trial uploads one.')}
         </div>
       )}
       {groups.map(group => (
@@ -78,7 +84,9 @@ export function ModelsView(props: IModelsViewProps): JSX.Element {
           data-job-id={group.job_id}
           key={group.job_id}
         >
-          <div className="jp-mlops-subtitle">Job #{group.job_id}</div>
+          <div className="jp-mlops-subtitle">
+            {trans.__('Job #%1', group.job_id)}
+          </div>
           {group.models.map(m => (
             <ModelItem
               key={m.id}
@@ -100,7 +108,7 @@ export function ModelsView(props: IModelsViewProps): JSX.Element {
           disabled={groups.length === 0 && model.history.length === 0}
           onClick={() => void clear()}
         >
-          Clear store…
+          {trans.__('Clear store…')}
         </button>
       </div>
     </div>
@@ -118,7 +126,7 @@ function DeployedSummary(props: {
         className="jp-mlops-deployed-summary jp-mlops-muted"
         data-testid="mlops-deployed"
       >
-        Nothing deployed yet.
+        {trans.__('Nothing deployed yet.')}
       </div>
     );
   }
@@ -129,9 +137,11 @@ function DeployedSummary(props: {
       data-model-id={d.model_id}
       data-sha1={d.sha1}
     >
-      <span className="jp-mlops-deployed-label">Deployed</span> model{' '}
-      <b>{d.model_id}</b> · sha1 <code title={d.sha1}>{shortHash(d.sha1)}</code>{' '}
-      · {d.reason} · {timeAgo(d.time)}
+      <span className="jp-mlops-deployed-label">{trans.__('Deployed')}</span>{' '}
+      {trans.__('model')} <b>{d.model_id}</b> · sha1{' '}
+      <code title={d.sha1}>{shortHash(d.sha1)}</code> ·{' '}
+      {d.reason === 'auto' ? trans.__('auto') : trans.__('manual')} ·{' '}
+      {timeAgo(d.time)}
       {d.metric && d.metric_value !== null && (
         <>
           {' '}
@@ -174,15 +184,20 @@ function ModelItem(props: {
       data-deployed={String(m.deployed)}
     >
       <div className="jp-mlops-row jp-mlops-nowrap">
-        <span className="jp-mlops-model-title">model {m.id}</span>
+        <span className="jp-mlops-model-title">
+          {trans.__('model %1', m.id)}
+        </span>
         <span className="jp-mlops-spacer" />
         {m.damaged ? (
           <span
             className="jp-mlops-badge jp-mlops-damaged-badge"
             data-testid="mlops-damaged-badge"
-            title={`${m.damaged}: never served or deployed (python -m jupyter_mlops.check)`}
+            title={trans.__(
+              '%1: never served or deployed (python -m jupyter_mlops.check)',
+              m.damaged
+            )}
           >
-            damaged
+            {trans.__('damaged')}
           </span>
         ) : null}
         {m.deployed ? (
@@ -190,7 +205,7 @@ function ModelItem(props: {
             className="jp-mlops-badge jp-mlops-deployed-badge"
             data-testid="mlops-deployed-badge"
           >
-            ✓ deployed
+            {trans.__('✓ deployed')}
           </span>
         ) : m.damaged ? null : (
           <button
@@ -198,9 +213,9 @@ function ModelItem(props: {
             data-testid="mlops-deploy-button"
             disabled={props.busy}
             onClick={props.onDeploy}
-            title="Deploy this model (a rollback when it is older)"
+            title={trans.__('Deploy this model (a rollback when it is older)')}
           >
-            {props.busy ? 'Deploying…' : 'Deploy'}
+            {props.busy ? trans.__('Deploying…') : trans.__('Deploy')}
           </button>
         )}
       </div>
@@ -218,7 +233,7 @@ function ModelItem(props: {
       </div>
       <div className="jp-mlops-meta">
         <span className="jp-mlops-nowrap">
-          {formatCount(m.param_count)} params
+          {trans.__('%1 params', formatCount(m.param_count))}
         </span>{' '}
         · <span className="jp-mlops-nowrap">{formatBytes(m.size)}</span> ·{' '}
         <span className="jp-mlops-nowrap">
@@ -229,12 +244,15 @@ function ModelItem(props: {
         </span>{' '}
         ·{' '}
         <a href={props.fileUrl} download={`model-${m.id}.zip`}>
-          download
+          {trans.__('download')}
         </a>
       </div>
+      {m.decision && <DecisionView decision={m.decision} />}
       {hyperparameters.length > 0 && (
         <details className="jp-mlops-defaults">
-          <summary>hyperparameters ({hyperparameters.length})</summary>
+          <summary>
+            {trans.__('hyperparameters (%1)', hyperparameters.length)}
+          </summary>
           <div className="jp-mlops-chips">
             {hyperparameters.map(([key, value]) => (
               <span className="jp-mlops-chip" key={key}>
@@ -252,9 +270,9 @@ function ModelItem(props: {
 function HistoryView(props: { history: IDeployment[] }): JSX.Element {
   return (
     <div className="jp-mlops-history" data-testid="mlops-history">
-      <div className="jp-mlops-subtitle">Deployment history</div>
+      <div className="jp-mlops-subtitle">{trans.__('Deployment history')}</div>
       {props.history.length === 0 ? (
-        <div className="jp-mlops-muted">No deployments yet.</div>
+        <div className="jp-mlops-muted">{trans.__('No deployments yet.')}</div>
       ) : (
         <ul className="jp-mlops-list">
           {props.history.map((d, index) => (
@@ -266,18 +284,67 @@ function HistoryView(props: { history: IDeployment[] }): JSX.Element {
               data-sha1={d.sha1}
               data-reason={d.reason}
             >
-              <span className="jp-mlops-history-model">{d.model_id}</span>
-              <code title={d.sha1}>{shortHash(d.sha1, 8)}</code>
-              <span className={`jp-mlops-badge jp-mlops-reason-${d.reason}`}>
-                {d.reason}
-              </span>
-              <span className="jp-mlops-spacer" />
-              <span className="jp-mlops-history-time" title={dateTime(d.time)}>
-                {shortTime(d.time)}
-              </span>
+              <div className="jp-mlops-history-head">
+                <span className="jp-mlops-history-model">{d.model_id}</span>
+                <code title={d.sha1}>{shortHash(d.sha1, 8)}</code>
+                <span className={`jp-mlops-badge jp-mlops-reason-${d.reason}`}>
+                  {d.reason === 'auto' ? trans.__('auto') : trans.__('manual')}
+                </span>
+                <span className="jp-mlops-spacer" />
+                <span
+                  className="jp-mlops-history-time"
+                  title={dateTime(d.time)}
+                >
+                  {shortTime(d.time)}
+                </span>
+              </div>
+              {d.decision && <DecisionView decision={d.decision} />}
             </li>
           ))}
         </ul>
+      )}
+    </div>
+  );
+}
+
+/**
+ * A deploy decision: "gate bypassed" for a deploy by hand past a refusing gate, the hub's
+ * sentence, then p, b/c and n when a paired test was made. Text only (React escapes it).
+ */
+export function DecisionView(props: { decision: IDecision }): JSX.Element {
+  const { decision } = props;
+  const state = decisionState(decision);
+  const facts = decisionFacts(decision, trans);
+  return (
+    <div
+      className={`jp-mlops-decision jp-mlops-decision-${state}`}
+      data-testid="mlops-decision"
+      data-state={state}
+      data-kind={decision.kind}
+      data-bypassed={String(decision.bypassed)}
+      title={decisionTitle(decision, trans)}
+    >
+      {state === 'bypassed' && (
+        <span
+          className="jp-mlops-badge jp-mlops-bypassed-badge"
+          data-testid="mlops-gate-bypassed"
+        >
+          {trans.__('gate bypassed')}
+        </span>
+      )}{' '}
+      <span className="jp-mlops-decision-reason">{decision.reason}</span>
+      {facts.length > 0 && (
+        <span className="jp-mlops-decision-facts">
+          {facts.map(fact => (
+            <span
+              className="jp-mlops-chip jp-mlops-decision-fact"
+              data-testid="mlops-decision-fact"
+              key={fact}
+            >
+              {fact}
+            </span>
+          ))}
+        </span>
       )}
     </div>
   );

@@ -2,6 +2,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { EventsClient } from '../events';
+import { trans } from '../i18n';
 import { MLOpsModel } from '../model';
 import { MLOpsService } from '../service';
 import { ConnectionBanner } from './ConnectionBanner';
@@ -52,7 +53,7 @@ function PanelView(props: IPanelOptions): JSX.Element {
           }`}
           data-testid="mlops-connection"
           data-state={model.connection}
-          title={`hub connection: ${model.connection}`}
+          title={trans.__('hub connection: %1', model.connection)}
         />
       </header>
       <ConnectionBanner
@@ -68,8 +69,8 @@ function PanelView(props: IPanelOptions): JSX.Element {
       )}
       <div className="jp-mlops-scroll">
         <Section
-          title="Workers"
-          badge={`${online} online / ${workers.length}`}
+          title={trans.__('Workers')}
+          badge={trans.__('%1 online / %2', online, workers.length)}
           testId="mlops-workers"
         >
           <WorkersView
@@ -77,21 +78,24 @@ function PanelView(props: IPanelOptions): JSX.Element {
             onForget={worker => model.forgetWorker(worker.id)}
           />
         </Section>
-        <Section title="Remote workers" testId="mlops-remote">
+        <Section title={trans.__('Remote workers')} testId="mlops-remote">
           <RemoteWorkersView api={service} />
         </Section>
-        <Section title="Launch a grid search" testId="mlops-launcher">
+        <Section
+          title={trans.__('Launch a grid search')}
+          testId="mlops-launcher"
+        >
           <LauncherView model={model} service={service} />
         </Section>
         <Section
-          title="Jobs"
-          badge={active ? `${active} active` : undefined}
+          title={trans.__('Jobs')}
+          badge={active ? trans.__('%1 active', active) : undefined}
           testId="mlops-jobs"
         >
           <JobsView model={model} />
         </Section>
         <Section
-          title="Models"
+          title={trans.__('Models')}
           badge={`${model.models.length}`}
           testId="mlops-models"
         >

@@ -1,6 +1,8 @@
 import React, { useEffect, useMemo, useReducer, useState } from 'react';
 
 import { timeAgo } from '../format';
+import { trans } from '../i18n';
+import { withNode } from './WorkersView';
 import { RemoteWorkers, TokenApi } from '../state/tokens';
 import { IToken } from '../types';
 import { useNow } from './useModel';
@@ -36,7 +38,7 @@ export function RemoteWorkersView(props: IRemoteWorkersViewProps): JSX.Element {
       <div className="jp-mlops-row">
         <input
           className="jp-mlops-remote-name"
-          placeholder="name, e.g. colab-gpu"
+          placeholder={trans.__('name, e.g. colab-gpu')}
           value={name}
           onChange={event => setName(event.target.value)}
         />
@@ -48,23 +50,27 @@ export function RemoteWorkersView(props: IRemoteWorkersViewProps): JSX.Element {
             void state.add(name);
           }}
         >
-          Add a remote worker
+          {trans.__('Add a remote worker')}
         </button>
       </div>
       {issued && (
         <div className="jp-mlops-remote-setup" data-testid="mlops-remote-setup">
           <div className="jp-mlops-meta">
-            Paste the first line where the worker starts (its shell, or a Colab
-            secret), the second in its notebook after{' '}
-            <code>%load_ext jupyter_mlops</code>. The token is shown only now.
+            {withNode(
+              trans.__(
+                'Paste the first line where the worker starts (its shell, or a Colab secret), the second in its notebook after %1. The token is shown only now.',
+                '%1'
+              ),
+              <code>%load_ext jupyter_mlops</code>
+            )}
           </div>
           <pre className="jp-mlops-remote-lines">{state.setupText}</pre>
           <div className="jp-mlops-row">
             <button className="jp-mlops-button" onClick={() => void copy()}>
-              {copied ? 'Copied' : 'Copy'}
+              {copied ? trans.__('Copied') : trans.__('Copy')}
             </button>
             <button className="jp-mlops-button" onClick={() => state.dismiss()}>
-              Done
+              {trans.__('Done')}
             </button>
           </div>
         </div>
@@ -107,13 +113,16 @@ function TokenItem(props: {
       <span className="jp-mlops-badge">{token.scope}</span>
       <span className="jp-mlops-meta">
         {' '}
-        created {timeAgo(token.created, now)} · last used{' '}
-        {timeAgo(token.last_used, now)}
+        {trans.__(
+          'created %1 · last used %2',
+          timeAgo(token.created, now),
+          timeAgo(token.last_used, now)
+        )}
       </span>
       {token.revoked ? (
         <span className="jp-mlops-meta">
           {' '}
-          · revoked {timeAgo(token.revoked, now)}
+          · {trans.__('revoked %1', timeAgo(token.revoked, now))}
         </span>
       ) : (
         <button
@@ -121,7 +130,7 @@ function TokenItem(props: {
           data-testid="mlops-revoke-token"
           onClick={props.onRevoke}
         >
-          Revoke
+          {trans.__('Revoke')}
         </button>
       )}
     </li>

@@ -1,7 +1,8 @@
 import React, { useState } from 'react';
 
 import { formatValue, timeAgo } from '../format';
-import { IWorker } from '../types';
+import { trans } from '../i18n';
+import { IWorker, WorkerStatus } from '../types';
 import { useNow } from './useModel';
 
 /** Props of the workers view. */
@@ -17,8 +18,13 @@ export function WorkersView(props: IWorkersViewProps): JSX.Element {
   if (!props.workers.length) {
     return (
       <div className="jp-mlops-empty" data-testid="mlops-workers-empty">
-        No workers yet. Run <code>%load_ext jupyter_mlops</code> in a training
-        notebook to add one.
+        {withNode(
+          trans.__(
+            'No workers yet. Run %1 in a training notebook to add one.',
+            '%1'
+          ),
+          <code>%load_ext jupyter_mlops</code>
+        )}
       </div>
     );
   }
@@ -34,6 +40,30 @@ export function WorkersView(props: IWorkersViewProps): JSX.Element {
       ))}
     </ul>
   );
+}
+
+/** A translated sentence with `node` where it says `%1`. */
+export function withNode(text: string, node: JSX.Element): JSX.Element {
+  const [before, ...after] = text.split('%1');
+  return (
+    <>
+      {before}
+      {after.length > 0 && node}
+      {after.join('%1')}
+    </>
+  );
+}
+
+/** A worker's status, as shown on its badge. */
+function statusText(status: WorkerStatus): string {
+  switch (status) {
+    case 'idle':
+      return trans.__('idle');
+    case 'busy':
+      return trans.__('busy');
+    case 'offline':
+      return trans.__('offline');
+  }
 }
 
 function WorkerItem(props: {
@@ -66,30 +96,30 @@ function WorkerItem(props: {
           className={`jp-mlops-dot ${
             worker.online ? 'jp-mlops-dot-online' : 'jp-mlops-dot-offline'
           }`}
-          title={worker.online ? 'online' : 'offline'}
+          title={worker.online ? trans.__('online') : trans.__('offline')}
         />
         <span className="jp-mlops-worker-name">{worker.name}</span>
         <span className={`jp-mlops-badge jp-mlops-worker-status-${state}`}>
-          {worker.online ? worker.status : 'offline'}
+          {worker.online ? statusText(worker.status) : trans.__('offline')}
         </span>
         {!worker.online && onForget && (
           <button
             className="jp-mlops-button jp-mlops-worker-forget"
             data-testid="mlops-forget-worker"
-            title="Remove this offline worker from the list"
+            title={trans.__('Remove this offline worker from the list')}
             onClick={() => void forget()}
           >
-            Forget
+            {trans.__('Forget')}
           </button>
         )}
       </div>
       {failure && <div className="jp-mlops-meta jp-mlops-error">{failure}</div>}
       <div className="jp-mlops-meta">
         {worker.online ? (
-          <span className="jp-mlops-worker-online">online</span>
+          <span className="jp-mlops-worker-online">{trans.__('online')}</span>
         ) : (
           <span className="jp-mlops-worker-last-seen">
-            last seen {timeAgo(worker.last_seen, now)}
+            {trans.__('last seen %1', timeAgo(worker.last_seen, now))}
           </span>
         )}
         {worker.device && (
@@ -104,13 +134,18 @@ function WorkerItem(props: {
       </div>
       {(worker.current_job !== null || worker.current_trial) && (
         <div className="jp-mlops-meta jp-mlops-worker-current">
-          running job #{worker.current_job}
-          {worker.current_trial ? `, trial ${worker.current_trial}` : ''}
+          {worker.current_trial
+            ? trans.__(
+                'running job #%1, trial %2',
+                worker.current_job,
+                worker.current_trial
+              )
+            : trans.__('running job #%1', worker.current_job)}
         </div>
       )}
       {defaults.length > 0 && (
         <details className="jp-mlops-defaults">
-          <summary>defaults ({defaults.length})</summary>
+          <summary>{trans.__('defaults (%1)', defaults.length)}</summary>
           <div className="jp-mlops-chips">
             {defaults.map(([key, value]) => (
               <span className="jp-mlops-chip" key={key}>

@@ -146,6 +146,17 @@ export class EntityStore {
     if (deployment?.model && !this._models.has(deployment.model_id)) {
       this._models.set(deployment.model_id, deployment.model);
     }
+    // a deploy by hand records a newer decision on the model: it is the one to show
+    const known = deployment
+      ? this._models.get(deployment.model_id)
+      : undefined;
+    if (
+      deployment?.decision &&
+      known &&
+      (known.decision?.id ?? -1) < deployment.decision.id
+    ) {
+      this._models.set(known.id, { ...known, decision: deployment.decision });
+    }
     this._markDeployed();
   }
 
