@@ -54,6 +54,10 @@ def status_html(connected: bool, text: str) -> str:
     return f"<span class='pill {css}'>{label}</span>"
 
 
+#: How a decision's ``test`` reads.
+TEST_NAMES = {"mcnemar-exact": "exact McNemar"}
+
+
 def p_value_text(value: Any) -> str:
     """``p = 0.21``; ``p < 0.0001`` below that; '' when it is not a number."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
@@ -75,7 +79,8 @@ def decision_html(decision: Any) -> str:
     facts = []
     p_value = p_value_text(decision.get("p_value"))
     if p_value:
-        facts.append(f"{p_value} ({html.escape(str(decision.get('test') or 'paired test'))})")
+        test = str(decision.get("test") or "paired test")
+        facts.append(f"{p_value} ({html.escape(str(TEST_NAMES.get(test, test)))})")
     b, c = decision.get("b"), decision.get("c")
     if b is not None and c is not None:
         facts.append(

@@ -89,6 +89,10 @@ def job_workers_text(job: dict[str, Any]) -> str:
     return ", ".join(names) + (" (any)" if requested == "any" else "")
 
 
+#: How a decision's ``test`` reads.
+TEST_NAMES = {"mcnemar-exact": "exact McNemar"}
+
+
 def p_value_text(value: Any) -> str:
     """``p = 0.21``; ``p < 0.0001`` below that; '' when it is not a number."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
@@ -115,7 +119,8 @@ def decision_html(decision: Any) -> str:
     facts = []
     p_value = p_value_text(decision.get("p_value"))
     if p_value:
-        facts.append(f"{p_value} ({text(decision.get('test') or 'paired test')})")
+        test = str(decision.get("test") or "paired test")
+        facts.append(f"{p_value} ({text(TEST_NAMES.get(test, test))})")
     b, c, n = decision.get("b"), decision.get("c"), decision.get("n")
     if b is not None and c is not None:
         facts.append(
