@@ -180,7 +180,9 @@ def test_decisions_show_next_to_models_and_in_history(
     from playwright.sync_api import expect
 
     server, page = lab_server, lab_page
-    role = _seed_decisions(server, tmp_path / "models")
+    panel = _open_lab(page, server)
+    expect(panel.locator("[data-testid=mlops-connection]")).to_have_attribute("data-state", "open")
+    role = _seed_decisions(server, tmp_path / "models")  # while the panel follows live
     models = {m["id"]: m for m in server.api("GET", "models")[1]["models"]}
     decision = {name: models[model_id]["decision"] for name, model_id in role.items()}
     assert decision["first"]["deployed"] and decision["clear"]["deployed"], decision
@@ -188,8 +190,20 @@ def test_decisions_show_next_to_models_and_in_history(
     assert (decision["hair"]["b"], decision["hair"]["c"], decision["hair"]["n"]) == (3, 1, N)
     assert server.api("GET", "deployment")[1]["deployment"]["model_id"] == role["clear"]
 
-    panel = _open_lab(page, server)
     expect(panel.locator(".jp-mlops-model")).to_have_count(4)
+
+    # notifications: each automatic deploy (model, sha1 prefix, the decision's sentence) and
+    # the finished job; none for the model the gate kept out. The center keeps them all.
+    page.locator(".jp-Notification-Status").click()
+    items = page.locator(".jp-Notification-List-Item")
+    for name in ("first", "clear"):
+        sha1 = models[role[name]]["sha1"]
+        said = decision[name]["reason"].removeprefix("deployed: ")
+        note = items.filter(has_text=f"Model {role[name]} deployed (sha1 {sha1[:8]}): {said}")
+        expect(note).to_have_count(1)
+    expect(items.filter(has_text=f"Model {role['hair']} deployed")).to_have_count(0)
+    expect(items.filter(has_text=re.compile(r"Job #\d+ finished"))).not_to_have_count(0)
+    page.locator(".jp-Notification-Status").click()
 
     def card(name: str) -> Any:
         return panel.locator(f".jp-mlops-model[data-model-id='{role[name]}']")
