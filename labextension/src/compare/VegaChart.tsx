@@ -25,10 +25,18 @@ export interface IVegaChartProps {
   layoutVersion?: number;
 }
 
+/** How many data rows a spec holds (its inline `data.values`). */
+export function specRows(spec: VegaLiteSpec): number {
+  const values = spec?.data?.values;
+  return Array.isArray(values) ? values.length : 0;
+}
+
 /**
  * A Vega-Lite chart drawn by the renderer JupyterLab registers for the Vega-Lite mime
  * type. Renders run one at a time and at most once per `RENDER_INTERVAL_MS`; the latest
- * spec always wins; an unchanged spec is not drawn again.
+ * spec always wins; an unchanged spec is not drawn again. Once a spec is drawn, the
+ * chart's `data-drawn-rows` attribute says how many data rows it showed (what tests and
+ * scripts can wait on: the chart is current).
  */
 export function VegaChart(props: IVegaChartProps): JSX.Element {
   const host = useRef<HTMLDivElement>(null);
@@ -40,7 +48,9 @@ export function VegaChart(props: IVegaChartProps): JSX.Element {
     } else if (host.current) {
       host.current.appendChild(renderer.node);
     }
-    queue.current = new RenderQueue(renderer);
+    queue.current = new RenderQueue(renderer, spec => {
+      host.current?.setAttribute('data-drawn-rows', String(specRows(spec)));
+    });
     return () => {
       queue.current?.dispose();
       queue.current = null;
@@ -60,8 +70,12 @@ export function VegaChart(props: IVegaChartProps): JSX.Element {
 }
 
 /** Serializes and throttles the renders of one renderer. */
-class RenderQueue {
-  constructor(private readonly _renderer: IRenderMime.IRenderer) {}
+export class RenderQueue {
+  /** `onDrawn` is called with each spec once the renderer drew it. */
+  constructor(
+    private readonly _renderer: Pick<IRenderMime.IRenderer, 'renderModel'>,
+    private readonly _onDrawn: (spec: VegaLiteSpec) => void = () => undefined
+  ) {}
 
   /** Draw this spec (soon); a later request replaces one still waiting. */
   request(spec: VegaLiteSpec, layoutVersion: number): void {
@@ -120,6 +134,9 @@ class RenderQueue {
       .renderModel(model)
       .then(() => {
         this._drawn = text;
+        if (!this._disposed) {
+          this._onDrawn(spec);
+        }
       })
       .catch(error => {
         console.warn('jupyter-mlops: a compare chart failed to render', error);
