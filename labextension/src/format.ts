@@ -1,5 +1,6 @@
 /** Small formatting helpers shared by the views. */
 
+import { trans } from './i18n';
 import type { IJob, ITrial } from './types';
 
 /**
@@ -10,25 +11,27 @@ import type { IJob, ITrial } from './types';
 export function jobWorkersText(job: IJob): string {
   const names = job.workers ?? [];
   if (!names.length) {
-    return job.worker || 'any';
+    return job.worker && job.worker !== 'any' ? job.worker : trans.__('any');
   }
-  return names.join(', ') + (job.worker === 'any' ? ' (any)' : '');
+  return job.worker === 'any'
+    ? trans.__('%1 (any)', names.join(', '))
+    : names.join(', ');
 }
 
 /** "on w1 · attempt 2 · resumed from epoch 3", or "" for a trial never leased. */
 export function trialLeaseText(trial: ITrial): string {
   const parts: string[] = [];
   if (trial.worker_name) {
-    parts.push(`on ${trial.worker_name}`);
+    parts.push(trans.__('on %1', trial.worker_name));
   }
   if ((trial.attempt ?? 0) > 1) {
-    parts.push(`attempt ${trial.attempt}`);
+    parts.push(trans.__('attempt %1', trial.attempt));
   }
   if (
     trial.resumed_from_epoch !== null &&
     trial.resumed_from_epoch !== undefined
   ) {
-    parts.push(`resumed from epoch ${trial.resumed_from_epoch}`);
+    parts.push(trans.__('resumed from epoch %1', trial.resumed_from_epoch));
   }
   return parts.join(' · ');
 }
@@ -39,7 +42,7 @@ export function timeAgo(
   now = Date.now()
 ): string {
   if (!iso) {
-    return 'never';
+    return trans.__('never');
   }
   const time = Date.parse(iso);
   if (isNaN(time)) {
@@ -47,13 +50,13 @@ export function timeAgo(
   }
   const seconds = Math.max(0, Math.round((now - time) / 1000));
   if (seconds < 60) {
-    return `${seconds} s ago`;
+    return trans.__('%1 s ago', seconds);
   }
   if (seconds < 3600) {
-    return `${Math.round(seconds / 60)} min ago`;
+    return trans.__('%1 min ago', Math.round(seconds / 60));
   }
   if (seconds < 86400) {
-    return `${Math.round(seconds / 3600)} h ago`;
+    return trans.__('%1 h ago', Math.round(seconds / 3600));
   }
   return new Date(time).toLocaleString();
 }

@@ -258,6 +258,10 @@ export interface IModel {
   deployed: boolean;
   /** Why its file cannot be used (missing, or not its sha256); never served or deployed. */
   damaged?: string | null;
+  /** A model file of the first format: listed, never loaded, served or deployed. */
+  legacy?: boolean;
+  /** Its per-example test results in short (null: none, so the gate cannot pair it). */
+  evaluation?: { n: number; fingerprint: string } | null;
   /** The newest deploy decision on it (null: none recorded, e.g. stored before the gate). */
   decision?: IDecision | null;
 }
