@@ -98,15 +98,15 @@ class SearchJobs(HubBase):
             number = int(trial_id.rsplit("-", 1)[1])
             if self.searches.report(search.study, search.spec, number, step, value):
                 reason = prune_reason(search.spec, step, value)
-                if self._prune(job_id, trial_id, reason):
+                if self._prune(job_id, trial_id, reason, step):
                     pruned = True
                     changed.add(job_id)
         self._sync_searches(changed)
         return pruned
 
-    def _prune(self, job_id: int, trial_id: str, reason: str) -> bool:
-        """Stop a trial the pruner pruned (the cancel path, with the reason)."""
-        trial = self.store.prune_trial(trial_id, reason)
+    def _prune(self, job_id: int, trial_id: str, reason: str, epoch: int) -> bool:
+        """Stop a trial the pruner pruned at ``epoch`` (the cancel path, with the reason)."""
+        trial = self.store.prune_trial(trial_id, reason, epoch)
         if trial is None:
             return False  # it ended meanwhile, or its model is stored: its result stands
         worker_id = trial.get("worker_id")

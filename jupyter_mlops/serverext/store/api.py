@@ -216,9 +216,10 @@ class MLOpsStore(ABC):
         NotFound; Conflict when recorded already or the job is no open search."""
 
     @abstractmethod
-    def prune_trial(self, trial_id: str, reason: str) -> Row | None:
-        """End a running trial without a stored model ``pruned``, its worker free at once;
-        return it, or None when it is not running or has a model. NotFound otherwise."""
+    def prune_trial(self, trial_id: str, reason: str, epoch: int) -> Row | None:
+        """End a running trial without a stored model ``pruned`` at ``epoch`` (the step the
+        pruner judged), its worker free at once; return it, or None when it is not running or
+        has a model. NotFound otherwise."""
 
     @abstractmethod
     def accepting_workers(self, job_id: int) -> list[int]:

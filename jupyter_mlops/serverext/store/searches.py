@@ -94,8 +94,9 @@ class SearchQueries(TrialQueries):
             self._refresh_job(conn, job_id)
         return self.get_trial(trial_id)
 
-    def prune_trial(self, trial_id: str, reason: str) -> Row | None:
-        """End a running trial ``pruned`` (``reason`` as its error; its epoch, log and metrics
+    def prune_trial(self, trial_id: str, reason: str, epoch: int) -> Row | None:
+        """End a running trial ``pruned`` at ``epoch`` (the step the pruner judged, though its
+        progress may have gone on meanwhile; ``reason`` as its error; its log and metrics
         stay); its worker is free at once. Returns the trial, or None when it is not running
         or its model is stored already (its result exists: it is not pruned). NotFound."""
         with self.transaction() as conn:
@@ -110,8 +111,9 @@ class SearchQueries(TrialQueries):
             if status != "running" or has_model:
                 return None
             conn.execute(
-                "UPDATE trials SET status = 'pruned', finished = ?, error = ? WHERE id = ?",
-                (utc_now(), reason, trial_id),
+                "UPDATE trials SET status = 'pruned', finished = ?, error = ?, epoch = ? "
+                "WHERE id = ?",
+                (utc_now(), reason, epoch, trial_id),
             )
             conn.execute(
                 "UPDATE workers SET current_job = NULL, current_trial = NULL "
