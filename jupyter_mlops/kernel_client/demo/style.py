@@ -1,62 +1,74 @@
-"""How the demo page looks, and the script that lets an image be dropped anywhere on it."""
+"""How the demo page looks, and the script that lets an image be dropped anywhere on it.
+
+Colours come from the shared theme vocabulary (:mod:`jupyter_mlops.kernel_client.theme`), so
+the page reads in Voilà's dark theme (``?theme=dark``) as well as in its light one.
+"""
 
 from __future__ import annotations
 
-STYLE = """<style>
-.mlops-demo { max-width: 760px; margin: 0 auto; font-family: system-ui, -apple-system, "Segoe UI",
-  Roboto, sans-serif; color: #1f2933; gap: 12px; }
+from jupyter_mlops.kernel_client.theme import variables
+
+STYLE = (
+    "<style>\n"
+    + variables(".mlops-demo")
+    + """.mlops-demo { max-width: 760px; margin: 0 auto; font-family: system-ui, -apple-system,
+  "Segoe UI", Roboto, sans-serif; color: var(--mlops-text); gap: 12px; }
 .mlops-demo h1 { font-size: 26px; margin: 8px 0 0 0; font-weight: 650; }
-.mlops-demo .sub { color: #52606d; font-size: 14px; margin-top: 2px; }
+.mlops-demo .sub { color: var(--mlops-muted); font-size: 14px; margin-top: 2px; }
 .mlops-demo-status .pill { display: inline-block; padding: 2px 10px; border-radius: 999px;
   font-size: 12px; font-weight: 600; }
-.mlops-demo-status .live { background: #e3f9e5; color: #1f7a33; }
-.mlops-demo-status .down { background: #fff3c4; color: #8d6a00; }
-.mlops-demo-card { border: 1px solid #d9e2ec; border-radius: 10px; padding: 14px 16px;
-  background: #f8fafc; }
+.mlops-demo-status .live { background: var(--mlops-ok-tint); color: var(--mlops-ok-text); }
+.mlops-demo-status .down { background: var(--mlops-warn-tint); color: var(--mlops-warn-text); }
+.mlops-demo-card { border: 1px solid var(--mlops-border); border-radius: 10px; padding: 14px 16px;
+  background: var(--mlops-card); }
 .mlops-demo-card .title { font-size: 12px; letter-spacing: .06em; text-transform: uppercase;
-  color: #627d98; font-weight: 700; margin-bottom: 6px; }
+  color: var(--mlops-muted); font-weight: 700; margin-bottom: 6px; }
 .mlops-demo-sha1 { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 15px;
   font-weight: 600; word-break: break-all; }
 .mlops-demo-card .grid { display: grid; grid-template-columns: 130px 1fr; row-gap: 4px;
   font-size: 14px; margin-top: 6px; }
-.mlops-demo-card .k { color: #627d98; }
+.mlops-demo-card .k { color: var(--mlops-muted); }
 .mlops-demo .badge { display: inline-block; padding: 1px 8px; border-radius: 6px; font-size: 12px;
   font-weight: 700; margin-left: 6px; }
-.mlops-demo .auto { background: #e0e8f9; color: #2c3e9f; }
-.mlops-demo .manual { background: #ffe8d9; color: #9c3d10; }
+.mlops-demo .auto { background: var(--mlops-busy-tint); color: var(--mlops-busy-text); }
+.mlops-demo .manual { background: var(--mlops-manual-tint); color: var(--mlops-manual-text); }
 .mlops-demo .chip { display: inline-block; padding: 1px 8px; margin: 2px 4px 2px 0;
-  border-radius: 999px; background: #e4e7eb; font-size: 13px; }
+  border-radius: 999px; background: var(--mlops-raised); font-size: 13px; }
 .mlops-demo-decision { font-size: 14px; }
-.mlops-demo-decision .facts { color: #627d98; font-size: 13px; margin-top: 2px; }
-.mlops-demo-decision .mlops-demo-bypassed { color: #9c3d10; }
-.mlops-demo-empty { color: #52606d; font-size: 15px; }
-.mlops-demo-notice { border-radius: 8px; padding: 10px 14px; background: #e3f9e5;
-  border: 1px solid #91d89e; color: #14532d; font-size: 14px; }
+.mlops-demo-decision .facts { color: var(--mlops-muted); font-size: 13px; margin-top: 2px; }
+.mlops-demo-decision .mlops-demo-bypassed { color: var(--mlops-manual-text); }
+.mlops-demo-empty { color: var(--mlops-muted); font-size: 15px; }
+.mlops-demo-notice { border-radius: 8px; padding: 10px 14px; background: var(--mlops-ok-tint);
+  border: 1px solid var(--mlops-ok-edge); color: var(--mlops-ok-text); font-size: 14px; }
 .mlops-demo-load-error, .mlops-demo-error { border-radius: 8px; padding: 10px 14px;
-  background: #ffe3e3; border: 1px solid #f29b9b; color: #8a1c1c; font-size: 14px; }
+  background: var(--mlops-bad-tint); border: 1px solid var(--mlops-bad-edge);
+  color: var(--mlops-bad-text); font-size: 14px; }
 .mlops-demo-upload-row { align-items: center; gap: 12px; }
 .mlops-demo-busy .spinner { display: inline-block; width: 16px; height: 16px;
-  border: 3px solid #cbd2d9; border-top-color: #2f80ed; border-radius: 50%;
+  border: 3px solid var(--mlops-line); border-top-color: var(--mlops-busy); border-radius: 50%;
   animation: mlops-spin .8s linear infinite; vertical-align: middle; margin-right: 8px; }
 @keyframes mlops-spin { to { transform: rotate(360deg); } }
 .mlops-demo-result .box { display: flex; gap: 18px; align-items: flex-start;
-  border: 1px solid #d9e2ec; border-radius: 10px; padding: 14px 16px; }
+  border: 1px solid var(--mlops-border); border-radius: 10px; padding: 14px 16px; }
 .mlops-demo-result img { max-width: 160px; max-height: 160px; border-radius: 6px;
-  image-rendering: auto; box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+  image-rendering: auto; box-shadow: 0 1px 3px var(--mlops-shadow); }
 .mlops-demo-result .bars { flex: 1; }
 .mlops-demo-result .headline { font-size: 20px; font-weight: 650; margin-bottom: 8px; }
 .mlops-demo-bar { display: grid; grid-template-columns: 110px 1fr 64px; align-items: center;
   gap: 8px; margin: 5px 0; font-size: 14px; }
-.mlops-demo-bar .track { background: #e4e7eb; border-radius: 4px; height: 14px; overflow: hidden; }
-.mlops-demo-bar .fill { background: #2f80ed; height: 100%; border-radius: 4px; }
-.mlops-demo-bar.best .fill { background: #1f9d55; }
+.mlops-demo-bar .track { background: var(--mlops-raised); border-radius: 4px; height: 14px;
+  overflow: hidden; }
+.mlops-demo-bar .fill { background: var(--mlops-busy); height: 100%; border-radius: 4px; }
+.mlops-demo-bar.best .fill { background: var(--mlops-ok); }
 .mlops-demo-bar .pct { text-align: right; font-variant-numeric: tabular-nums; }
 .mlops-demo-result.stale { opacity: .5; }
-.mlops-demo-result .meta { color: #627d98; font-size: 12px; margin-top: 8px; }
+.mlops-demo-result .meta { color: var(--mlops-muted); font-size: 12px; margin-top: 8px; }
 .mlops-demo-upload { display: inline-flex; align-items: center; padding: 0 14px; height: 32px;
   cursor: pointer; border-radius: 4px; }
-.mlops-demo-dropping { outline: 3px dashed #2f80ed; outline-offset: 6px; border-radius: 10px; }
+.mlops-demo-dropping { outline: 3px dashed var(--mlops-busy); outline-offset: 6px;
+  border-radius: 10px; }
 </style>"""
+)
 
 #: The page's file input and dropping a file anywhere on the page both hand the file to the
 #: hidden ``mlops-demo-drop`` text widget as JSON (``name`` and base64 ``data``, or ``size``

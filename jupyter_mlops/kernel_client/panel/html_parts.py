@@ -1,5 +1,8 @@
 """HTML pieces of the ipywidgets panel: its style, status pills and formatted facts.
 
+Colours come from the shared theme vocabulary (:mod:`jupyter_mlops.kernel_client.theme`), so
+the panel reads in JupyterLab's and Voilà's dark themes as well as in light ones.
+
 Every value that came from a worker or the hub is escaped here with ``html.escape`` (through
 :func:`text`), numbers included: a worker can send any JSON where a number is expected.
 """
@@ -10,32 +13,36 @@ import html
 import math
 from typing import Any
 
+from jupyter_mlops.kernel_client.theme import variables
 from jupyter_mlops.messages import NON_FINITE
 
-STYLE = """<style>
-.mlops-panel { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  font-size: 13px; gap: 6px; max-width: 980px; }
+STYLE = (
+    "<style>\n"
+    + variables(".mlops-panel")
+    + """.mlops-panel { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+  font-size: 13px; gap: 6px; max-width: 980px; color: var(--mlops-text); }
 .mlops-panel h3 { margin: 10px 0 2px 0; font-size: 14px; text-transform: uppercase;
-  letter-spacing: .05em; color: #486581; }
+  letter-spacing: .05em; color: var(--mlops-muted); }
 .mlops-panel table { border-collapse: collapse; width: 100%; }
 .mlops-panel th, .mlops-panel td { text-align: left; padding: 3px 8px;
-  border-bottom: 1px solid #e4e7eb; vertical-align: top; }
-.mlops-panel th { color: #627d98; font-weight: 600; }
+  border-bottom: 1px solid var(--mlops-border); vertical-align: top; }
+.mlops-panel th { color: var(--mlops-muted); font-weight: 600; }
 .mlops-panel code { font-size: 12px; }
 .mlops-panel .pill { display: inline-block; padding: 0 8px; border-radius: 999px;
   font-size: 12px; font-weight: 600; }
-.mlops-panel .ok { background: #e3f9e5; color: #1f7a33; }
-.mlops-panel .busy { background: #e0e8f9; color: #2c3e9f; }
-.mlops-panel .off { background: #e4e7eb; color: #52606d; }
-.mlops-panel .bad { background: #ffe3e3; color: #8a1c1c; }
-.mlops-panel .warn { color: #8d6a00; }
-.mlops-panel .err { color: #b42318; }
+.mlops-panel .ok { background: var(--mlops-ok-tint); color: var(--mlops-ok-text); }
+.mlops-panel .busy { background: var(--mlops-busy-tint); color: var(--mlops-busy-text); }
+.mlops-panel .off { background: var(--mlops-raised); color: var(--mlops-text); }
+.mlops-panel .bad { background: var(--mlops-bad-tint); color: var(--mlops-bad-text); }
+.mlops-panel .warn { color: var(--mlops-warn-text); }
+.mlops-panel .err { color: var(--mlops-bad-text); }
 .mlops-panel-job-trials td { padding: 1px 8px; font-size: 12px; }
-.mlops-panel-models .group { margin-top: 6px; font-weight: 600; color: #334e68; }
-.mlops-panel .manual { background: #ffe8d9; color: #9c3d10; }
-.mlops-panel-decision { font-size: 12px; color: #334e68; }
-.mlops-panel-decision .facts { color: #627d98; }
+.mlops-panel-models .group { margin-top: 6px; font-weight: 600; color: var(--mlops-text); }
+.mlops-panel .manual { background: var(--mlops-manual-tint); color: var(--mlops-manual-text); }
+.mlops-panel-decision { font-size: 12px; color: var(--mlops-text); }
+.mlops-panel-decision .facts { color: var(--mlops-muted); }
 </style>"""
+)
 
 STATUS_CSS = {
     "idle": "ok", "online": "ok", "finished": "ok", "deployed": "ok",

@@ -6,8 +6,9 @@ and a small loss curve. It is fed by the worker itself, never by polling the hub
 :class:`~.callbacks.Callback` added to the worker's callbacks hears every batch and metric,
 and the worker's listeners hear link, job and trial changes. Widgets are updated at most every
 ``interval`` seconds (and once more after the last change), so a fast loop cannot flood the
-notebook. Every text that came from elsewhere is escaped; colours are JupyterLab's theme
-variables with light fallbacks, so the view reads in dark themes too.
+notebook. Every text that came from elsewhere is escaped; colours are the shared theme vocabulary
+(:mod:`jupyter_mlops.kernel_client.theme`: JupyterLab's theme variables with light fallbacks), so
+the view reads in dark themes too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
+from jupyter_mlops.kernel_client.theme import variables
 from jupyter_mlops.kernel_client.worker.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -32,19 +34,21 @@ CURVE_POINTS = 400
 #: The curve's series, in order of preference: the per-batch loss, else a logged loss.
 CURVE_NAMES = ("loss", "train_loss")
 
-STYLE = """<style>
-.mlops-worker-view { font-family: var(--jp-ui-font-family, system-ui, sans-serif);
-  font-size: 13px; color: var(--jp-ui-font-color1, #1f2933); max-width: 640px; }
+STYLE = (
+    "<style>\n"
+    + variables(".mlops-worker-view")
+    + """.mlops-worker-view { font-family: var(--jp-ui-font-family, system-ui, sans-serif);
+  font-size: 13px; color: var(--mlops-text); max-width: 640px; }
 .mlops-worker-view .pill { display: inline-block; padding: 0 8px; border-radius: 999px;
   font-size: 12px; font-weight: 600; border: 1px solid currentColor; }
-.mlops-worker-view .ok { color: var(--jp-success-color1, #1f7a33); }
-.mlops-worker-view .busy { color: var(--jp-brand-color1, #2c3e9f); }
-.mlops-worker-view .off { color: var(--jp-ui-font-color2, #52606d); }
-.mlops-worker-view .bad { color: var(--jp-error-color1, #b42318); }
-.mlops-worker-view .muted { color: var(--jp-ui-font-color2, #52606d); }
-.mlops-worker-view svg { background: var(--jp-layout-color1, #ffffff);
-  border: 1px solid var(--jp-border-color2, #e4e7eb); }
+.mlops-worker-view .ok { color: var(--mlops-ok-text); }
+.mlops-worker-view .busy { color: var(--mlops-busy-text); }
+.mlops-worker-view .off { color: var(--mlops-muted); }
+.mlops-worker-view .bad { color: var(--mlops-bad-text); }
+.mlops-worker-view .muted { color: var(--mlops-muted); }
+.mlops-worker-view svg { background: var(--mlops-page); border: 1px solid var(--mlops-border); }
 </style>"""
+)
 
 
 class WorkerView(W.VBox):
