@@ -133,6 +133,28 @@ def lab_page(mlops_browser: Any) -> Iterator[Any]:
         yield page
 
 
+def _run_from_palette(page: Any, label: str, tries: int = 3) -> None:
+    """Run a command from JupyterLab's command palette (View > Command Palette).
+
+    The palette is a modal that a late focus change (the page still settling) can close
+    between opening and typing; then it is opened again, up to ``tries`` times."""
+    from playwright.sync_api import Error
+
+    palette = page.locator(".lm-CommandPalette-input")
+    for attempt in range(tries):
+        try:
+            if not palette.is_visible():
+                page.get_by_role("menuitem", name="View", exact=True).click()
+                page.get_by_role("menuitem", name=re.compile("Command Palette")).click()
+            palette.fill(label, timeout=10_000)
+            page.locator(".lm-CommandPalette-item", has_text=label).first.click(timeout=10_000)
+            return
+        except Error:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+
+
 def test_panel_opens_on_start_only_when_set(lab_server: MLOpsServer, lab_page: Any) -> None:
     from playwright.sync_api import expect
 
@@ -148,12 +170,7 @@ def test_panel_opens_on_start_only_when_set(lab_server: MLOpsServer, lab_page: A
     expect(tab).not_to_have_class(_has("lm-mod-current"))
 
     # 2. its command (from the palette) opens it
-    page.get_by_role("menuitem", name="View", exact=True).click()
-    page.get_by_role("menuitem", name=re.compile("Command Palette")).click()
-    palette = page.locator(".lm-CommandPalette-input")
-    expect(palette).to_be_visible()
-    palette.fill("MLOps: open panel")
-    page.locator(".lm-CommandPalette-item", has_text="MLOps: open panel").first.click()
+    _run_from_palette(page, "MLOps: open panel")
     expect(panel).to_be_visible()
 
     # 3. the saved layout keeps it open on the next load: restored, not forced open
