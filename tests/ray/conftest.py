@@ -13,16 +13,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-#: Ray on loopback only (nodes report 127.0.0.1; no traffic to any other address), no telemetry;
-#: the Ray workers import the test's trial function from this checkout. Ray reads these when
-#: it is imported, so they are set first.
-RAY_ENV = {
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "PYTHONPATH": str(ROOT),
-}
-os.environ.update(RAY_ENV)
+from tests.support.ray_cluster import RAY_ENV, start_cluster
 
 ray = pytest.importorskip(
     "ray", reason='Ray is not installed: pip install "jupyter_mlops[ray]" to run tests/ray'
@@ -33,34 +24,6 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from jupyter_mlops.kernel_client import HubInfo, RayExecutor, Worker  # noqa: E402
 from tests.support.server import MLOpsServer  # noqa: E402
 from tests.support.synthetic import DEFAULTS, synthetic_trial  # noqa: E402
-
-
-def start_cluster(attempts: int = 3) -> Cluster:
-    """A head node of 1 CPU plus one worker node of 1 CPU, both on 127.0.0.1.
-
-    A Ray node gives its agents 15 s to start; on a loaded machine they can take longer and
-    the node gives up: then the whole cluster is started again (at most ``attempts`` times).
-    """
-    for attempt in range(1, attempts + 1):
-        cluster = Cluster()
-        try:
-            cluster.add_node(
-                num_cpus=1,
-                include_dashboard=False,
-                # a killed node is noticed within seconds
-                _system_config={
-                    "health_check_period_ms": 1000,
-                    "health_check_failure_threshold": 3,
-                },
-            )
-            cluster.add_node(num_cpus=1)
-            cluster.wait_for_nodes()
-            return cluster
-        except Exception:
-            cluster.shutdown()
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture
