@@ -89,6 +89,7 @@ class RayExecutor:
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self._task: Any = None
+        self._last: dict[str, Any] = {}  # the cluster as last read
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -178,9 +179,14 @@ class RayExecutor:
         return (cluster["capacity"], cluster["nodes_alive"], cluster["trials_running"])
 
     def hello(self) -> dict[str, Any]:
-        """The ``capacity`` and ``cluster`` of the worker's hello."""
-        cluster = self.cluster()
-        return {"capacity": cluster.pop("capacity"), "cluster": cluster}
+        """The ``capacity`` and ``cluster`` of the worker's hello (the last ones known when
+        the cluster cannot be read now: the hello must not wait for Ray)."""
+        try:
+            self._last = self.cluster()
+        except Exception:
+            log.warning("the Ray cluster could not be read for the hello", exc_info=True)
+        cluster = dict(self._last)
+        return {"capacity": cluster.pop("capacity", 1), "cluster": cluster or None}
 
     def _watch(self) -> None:
         """Send a ``capacity`` event when the cluster's size, its nodes or the trials change."""
