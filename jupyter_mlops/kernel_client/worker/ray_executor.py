@@ -335,6 +335,8 @@ class RayTrialExecution(TrialExecution):
             return "handed back"
         except Exception as exc:
             saver.close(wait=False)
+            if run.stop.is_set() or worker.stopping.is_set():  # e.g. Ray shut down meanwhile
+                return self._stopped(run, joblog, started=node is not None, saver=saver)
             self._fail(run, exc, joblog, "the trial could not run on the cluster")
             return "failed"
         finally:
