@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_mlops.messages import CAPACITY, ERROR, HELLO, TRIAL_CANCELLED, TRIAL_STARTED
+from jupyter_mlops.messages import (
+    CAPACITY,
+    ERROR,
+    HELLO,
+    TRIAL_CANCELLED,
+    TRIAL_STARTED,
+    WORKER_CHANGED,
+)
 from jupyter_mlops.serverext.hub import Hub
 from jupyter_mlops.serverext.store import Store
-from tests.unit.conftest import ScriptedWorker
+from tests.unit.conftest import ScriptedWorker, Subscriber
 
 SIX_TRIALS = {"LR": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}
 CLUSTER = {"engine": "ray", "nodes_alive": 2, "resources_total": {"CPU": 2}}
@@ -61,7 +68,9 @@ def test_a_plain_worker_beside_it_still_takes_one(mlops_hub: Hub, mlops_store: S
     assert mlops_store.get_worker(plain.id)["capacity"] == 1
 
 
-def test_a_capacity_event_grows_and_shrinks_the_worker(mlops_hub: Hub, mlops_store: Store) -> None:
+def test_a_capacity_event_grows_and_shrinks_the_worker(
+    mlops_hub: Hub, mlops_store: Store, mlops_subscriber: Subscriber
+) -> None:
     ray = ClusterWorker(mlops_hub, "ray", capacity=1)
     job = mlops_hub.launch("any", SIX_TRIALS)
     assert len(ray.assignments()) == 1
@@ -70,8 +79,10 @@ def test_a_capacity_event_grows_and_shrinks_the_worker(mlops_hub: Hub, mlops_sto
     assert len(ray.assignments()) == 3  # two more leases at once
     assert mlops_store.get_worker(ray.id)["cluster"] == grown
 
+    told = len(mlops_subscriber.of_type(WORKER_CHANGED))
     ray.send(ray.event(CAPACITY, capacity=1))  # a node left: no new lease until one ends
     assert mlops_store.get_worker(ray.id)["capacity"] == 1
+    assert mlops_subscriber.of_type(WORKER_CHANGED)[told:][-1]["worker"]["capacity"] == 1
     first, second, third = ray.assignments()
     ray.run(first)
     assert len(ray.assignments()) == 3  # two still run, above its capacity of 1

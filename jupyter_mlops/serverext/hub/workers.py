@@ -135,6 +135,8 @@ class WorkerLinks(HubBase):
         if (applied.idle and (applied.jobs_changed or applied.capacity_changed)) or pruned:
             self._publish_worker(worker_id)
             self.dispatch_all()
+        elif applied.capacity_changed:  # its cluster changed: the panels show it
+            self._publish_worker(worker_id)
 
     def disconnect_worker(self, worker_id: int, link: Link) -> None:
         """The link closed: offline now; its lease waits out the grace period."""
