@@ -33,10 +33,10 @@ from jupyter_mlops.kernel_client.worker.logtee import JobLog
 from jupyter_mlops.kernel_client.worker.outbox import DEFAULT_LIMIT_BYTES, open_outbox
 from jupyter_mlops.kernel_client.worker.reporter import HubReporter, jsonable
 from jupyter_mlops.kernel_client.worker.trial import TrialExecution, TrialRun
+from jupyter_mlops.private import private_dir
 
 if TYPE_CHECKING:
     from jupyter_mlops.kernel_client.worker.ray_executor import RayExecutor
-from jupyter_mlops.private import private_dir
 
 log = logging.getLogger(__name__)
 
