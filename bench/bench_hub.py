@@ -241,11 +241,12 @@ class HubBench:
             make_model_file(path, accuracy=accuracy, seed=index)
             data = path.read_bytes()
             sha = hashlib.sha256(data).hexdigest()
+            lease = delivered["trials"][0]  # only the lease holder may upload its model
             status, answer = self.api.raw(
                 "PUT",
-                f"/mlops/api/models/{trial}/file?sha256={sha}",
+                f"/mlops/api/models/{trial}/file?sha256={sha}&attempt={lease['attempt']}",
                 data,
-                {"Content-Type": "application/zip"},
+                {"Content-Type": "application/zip", "X-MLOps-Lease": lease["lease"]},
             )
             if status not in (200, 201):
                 raise BenchError(f"upload {trial}: HTTP {status} {answer}")

@@ -32,6 +32,8 @@ TRIAL_CANCELLED = "trial_cancelled"
 JOB_FINISHED = "job_finished"
 JOB_FAILED = "job_failed"
 JOB_CANCELLED = "job_cancelled"
+#: how many trials the worker runs at once now, and its cluster (a Ray worker's grows and shrinks)
+CAPACITY = "capacity"
 EVENT_TYPES = frozenset(
     {
         LOG,
@@ -44,6 +46,7 @@ EVENT_TYPES = frozenset(
         JOB_FINISHED,
         JOB_FAILED,
         JOB_CANCELLED,
+        CAPACITY,
     }
 )
 LOG_STREAMS = ("stdout", "stderr", "system")

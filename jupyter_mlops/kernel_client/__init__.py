@@ -27,6 +27,7 @@ from jupyter_mlops.kernel_client.worker.callbacks import (
     TrialResult,
     as_callback_list,
 )
+from jupyter_mlops.kernel_client.worker.ray_executor import RayExecutor
 from jupyter_mlops.kernel_client.worker.registry import (
     connect,
     current_worker,
@@ -44,6 +45,7 @@ __all__ = [
     "HubNotFound",
     "HubUnreachable",
     "LeaseLost",
+    "RayExecutor",
     "TrialCancelled",
     "TrialResult",
     "Worker",

@@ -6,6 +6,8 @@
                                            token comes from JUPYTER_MLOPS_TOKEN or a
                                            hidden prompt, never from the cell
     %mlops worker RUN_TRIAL --defaults CONF_OBJ --name NOTEBOOK_ID
+          [--ray [ADDRESS] [--trial-resources '{"GPU": 1}']]
+                                           the trials run on a Ray cluster (docs/SCALING.md)
     %mlops status                          link, current job and trial, progress
     %mlops stop                            stop the worker cleanly
     %mlops panel                           workers, launcher, jobs, models and deploy buttons
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import shlex
@@ -48,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--defaults", required=True)
     worker.add_argument("--name", required=True)
     worker.add_argument("--log-every", type=int, default=1)
+    # run the trials on a Ray cluster: "--ray" (a local Ray), "--ray auto", "--ray HOST:PORT"
+    worker.add_argument("--ray", nargs="?", const="local", default=None)
+    worker.add_argument("--trial-resources", default=None)  # JSON, e.g. '{"GPU": 1}'
     sub.add_parser("status", add_help=False)
     sub.add_parser("stop", add_help=False)
     sub.add_parser("panel", add_help=False)
@@ -178,17 +184,40 @@ class MLOpsMagics(Magics):
         if missing:
             raise UsageError(f"not defined in this notebook: {', '.join(missing)}")
         name = namespace.get(args.name, args.name)
+        options: dict[str, Any] = {}
+        if args.ray is not None:
+            options["executor"] = _ray_executor(args.ray, args.trial_resources)
         try:
             worker = registry.start_worker(
                 namespace[args.function],
                 namespace[args.defaults],
                 str(name),
                 log_every=args.log_every,
+                **options,
             )
         except HubError as exc:
             raise UsageError(str(exc)) from None
         namespace["mlops_worker"] = worker
         print(f"jupyter-mlops: worker {worker.name} started ({worker.connection.state})")
+
+
+def _ray_executor(address: str, resources: str | None) -> Any:
+    """The RayExecutor of ``%mlops worker ... --ray [ADDRESS] [--trial-resources JSON]``."""
+    from jupyter_mlops.kernel_client.worker.ray_executor import RayExecutor
+
+    try:
+        per_trial = json.loads(resources) if resources else None
+    except ValueError:
+        raise UsageError("--trial-resources must be JSON, e.g. '{\"GPU\": 1}'") from None
+    if per_trial is not None and not (
+        isinstance(per_trial, dict)
+        and all(isinstance(v, (int, float)) and v >= 0 for v in per_trial.values())
+    ):
+        raise UsageError('--trial-resources must map resource names to amounts: {"GPU": 1}')
+    try:
+        return RayExecutor(None if address == "local" else address, per_trial)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def register_magics(ipython: Any) -> None:

@@ -23,7 +23,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops import messages as M
 from jupyter_mlops.kernel_client.hub_client import Backoff, HubInfo
@@ -34,6 +34,9 @@ from jupyter_mlops.kernel_client.worker.outbox import DEFAULT_LIMIT_BYTES, open_
 from jupyter_mlops.kernel_client.worker.reporter import HubReporter, jsonable
 from jupyter_mlops.kernel_client.worker.trial import TrialExecution, TrialRun
 from jupyter_mlops.private import private_dir
+
+if TYPE_CHECKING:
+    from jupyter_mlops.kernel_client.worker.ray_executor import RayExecutor
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,9 @@ class Worker:
     and start again at once when the link to the hub is back) while the trial's lease holds;
     a model that cannot be stored stays on disk and the job log says where.
     ``outbox_limit_bytes`` bounds the events kept for the hub (see :mod:`.outbox`).
+    ``executor`` (a :class:`~.ray_executor.RayExecutor`) runs the trials on a Ray cluster,
+    several at once (each assignment in its own thread here); None runs them one at a time in
+    this kernel.
     """
 
     def __init__(
@@ -103,6 +109,7 @@ class Worker:
         upload_backoff: Backoff = Backoff(1.0, 30.0),
         checkpoint_every: int = 1,
         outbox_limit_bytes: int = DEFAULT_LIMIT_BYTES,
+        executor: RayExecutor | None = None,
     ) -> None:
         self.train_fn = train_fn
         self.defaults = dict(jsonable(dict(defaults)))
@@ -150,7 +157,12 @@ class Worker:
         self._cancelled_jobs: set[int] = set()
         self._cancelled_trials: set[str] = set()
         self.stopping = threading.Event()
-        self._trials = TrialExecution(self)
+        self.executor = executor
+        self._trials: TrialExecution = (
+            executor.execution(self) if executor is not None else TrialExecution(self)
+        )
+        self._runs: dict[str, TrialRun] = {}  # the trials running now, by id
+        self._assignments: list[threading.Thread] = []  # a cluster's worker: one per assignment
         self._thread = threading.Thread(target=self._job_loop, name="mlops-worker", daemon=True)
 
     def _hello(self) -> dict[str, Any]:
@@ -171,12 +183,15 @@ class Worker:
             "versions": versions(),
             "running": running,
             "seq": self.outbox.last_seq,
+            **(self.executor.hello() if self.executor is not None else {}),
         }
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self, wait: float = 10.0) -> Worker:
         """Connect and start the job thread; wait up to ``wait`` s for the hub's welcome."""
+        if self.executor is not None:
+            self.executor.start(self)  # joins the cluster: the hello says its capacity
         self.connection.start()
         self._thread.start()
         atexit.register(self.stop, timeout=3.0)
@@ -194,12 +209,15 @@ class Worker:
             return
         self.stopping.set()
         atexit.unregister(self.stop)
-        run = self.current_run
-        if run is not None:
+        for run in self._running():
             run.request_stop("worker")
         self.upload_wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        for thread in list(self._assignments):
+            thread.join(timeout)
+        if self.executor is not None:
+            self.executor.stop()
         self.connection.flush(min(timeout, 3.0))
         self.connection.stop(timeout=2.0)
         self.outbox.close()
@@ -243,17 +261,24 @@ class Worker:
         elif msg["type"] == M.CANCEL:
             job_id = int(msg.get("job_id") or 0)
             trial_id = msg.get("trial_id")
-            run = self.current_run
             if trial_id:
                 self._cancelled_trials.add(str(trial_id))
-                if run is not None and run.trial_id == str(trial_id):
-                    reason = msg.get("reason")
-                    run.stop_reason = reason[:500] if isinstance(reason, str) else None
-                    run.request_stop("lease")
+                for run in self._running():
+                    if run.trial_id == str(trial_id):
+                        reason = msg.get("reason")
+                        run.stop_reason = reason[:500] if isinstance(reason, str) else None
+                        run.request_stop("lease")
             else:
                 self._cancelled_jobs.add(job_id)
-                if run is not None and run.job_id == job_id:
-                    run.request_stop("hub")
+                for run in self._running():
+                    if run.job_id == job_id:
+                        run.request_stop("hub")
+
+    def _running(self) -> list[TrialRun]:
+        """The trials running now (a notebook worker: at most its current one)."""
+        runs = list(self._runs.values())
+        run = self.current_run
+        return runs if run is None or run in runs else [*runs, run]
 
     # -- the job thread -----------------------------------------------------------------------
 
@@ -263,11 +288,27 @@ class Worker:
                 job = self._jobs.get(timeout=0.2)
             except queue.Empty:
                 continue
-            try:
-                self._run_job(job)
-            except Exception:  # a bug here must not kill the worker
-                log.exception("assignment of job %s failed inside the worker", job.get("id"))
-                self.outbox.emit(M.JOB_FINISHED, urgent=True, job_id=job.get("id"))
+            if self.executor is None:
+                self._run_job_safely(job)
+                continue
+            # a cluster's worker runs its assignments at once (the hub sends it up to its
+            # capacity); each waits on its Ray task in a thread of its own
+            self._assignments = [t for t in self._assignments if t.is_alive()]
+            thread = threading.Thread(
+                target=self._run_job_safely,
+                args=(job,),
+                name=f"mlops-assignment-{job.get('id')}",
+                daemon=True,
+            )
+            self._assignments.append(thread)
+            thread.start()
+
+    def _run_job_safely(self, job: dict[str, Any]) -> None:
+        try:
+            self._run_job(job)
+        except Exception:  # a bug here must not kill the worker
+            log.exception("assignment of job %s failed inside the worker", job.get("id"))
+            self.outbox.emit(M.JOB_FINISHED, urgent=True, job_id=job.get("id"))
 
     def _joblog(self, job_id: int, attempts: dict[str, int | None]) -> JobLog:
         """The job's local log (appended to, never truncated), each line also reported."""
@@ -312,7 +353,10 @@ class Worker:
                 f"assignment: {noun} {ids} of job {job_id}{leases} on {self.name} ({self.device})"
             )
             for run in runs:
-                outcomes.append(self._run_trial(run, joblog))
+                try:
+                    outcomes.append(self._run_trial(run, joblog))
+                finally:
+                    self._runs.pop(run.trial_id, None)
                 self._release(run)
             cancelled = job_id in self._cancelled_jobs
             summary = ", ".join(
@@ -333,9 +377,12 @@ class Worker:
             self.jobs_done.append(
                 {"id": job_id, "trials": [r.trial_id for r in runs], "outcomes": outcomes}
             )
-            self.current_job = None
-            self.current_trial = None
-            self.current_run = None
+            # a cluster's worker goes on showing one of the trials it still runs
+            left = list(self._runs.values())
+            self.current_run = left[-1] if left else None
+            self.current_trial = self.current_run.trial_id if self.current_run else None
+            if not left:
+                self.current_job = None
             self._notify("job")
 
     def _release(self, run: TrialRun) -> None:
@@ -346,6 +393,7 @@ class Worker:
 
     def _run_trial(self, run: TrialRun, joblog: JobLog) -> str:
         """Run one trial unless it was cancelled meanwhile; returns its outcome."""
+        self._runs[run.trial_id] = run
         self.current_run = run
         self.current_trial = run.trial_id
         joblog.trial_id = run.trial_id

@@ -80,6 +80,8 @@ SCHEMAS: dict[str, Schema] = {
         device=nullable(STRING),
         current_job=nullable(INTEGER),
         current_trial=nullable(STRING),
+        capacity={"type": "integer", "minimum": 1},
+        cluster=nullable({"type": "object"}),
     ),
     "Trial": obj(
         ("id", "job_id", "index", "status", "attempt"),
@@ -102,6 +104,7 @@ SCHEMAS: dict[str, Schema] = {
         checkpoint_epoch=nullable(INTEGER),
         resumed_from_epoch=nullable(INTEGER),
         search_number=nullable(INTEGER),
+        node=nullable(STRING),
     ),
     "Job": obj(
         ("id", "status", "trial_count", "trials_done", "progress"),

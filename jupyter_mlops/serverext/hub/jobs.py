@@ -13,7 +13,8 @@ from jupyter_mlops.serverext.hub.base import HubBase
 
 
 class JobDispatch(HubBase):
-    """Jobs are queued, their trials leased one at a time to idle workers."""
+    """Jobs are queued, their trials leased to workers with room (one at a time each, up to the
+    worker's capacity)."""
 
     def validate(self, worker: str | list[str], conf: Any) -> SearchResult:
         """Validate a conf (a grid, or a search: see ``search_space``) against the defaults of
@@ -67,7 +68,15 @@ class JobDispatch(HubBase):
             self.dispatch(worker_id)
 
     def dispatch(self, worker_id: int) -> int | None:
-        """Lease the next pending trial to the worker, if it is idle; return the job id."""
+        """Lease pending trials to the worker while it has room (a plain worker: one, if it is
+        idle), each in its own ``job`` message; return the last one's job id."""
+        last: int | None = None
+        while (job_id := self._dispatch_one(worker_id)) is not None:
+            last = job_id
+        return last
+
+    def _dispatch_one(self, worker_id: int) -> int | None:
+        """Lease the next pending trial to the worker, if it has room; return the job id."""
         link = self.links.get(worker_id)
         if link is None or worker_id in self._draining:
             return None

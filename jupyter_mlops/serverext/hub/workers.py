@@ -10,6 +10,7 @@ from jupyter_mlops.serverext.errors import InvalidInput
 from jupyter_mlops.serverext.feed import Message
 from jupyter_mlops.serverext.hub.base import HubBase, Link
 from jupyter_mlops.serverext.store.api import Lease
+from jupyter_mlops.serverext.store.events import capacity_problem
 
 
 class WorkerLinks(HubBase):
@@ -33,6 +34,8 @@ class WorkerLinks(HubBase):
             device=str(hello.get("device") or "cpu"),
             versions=hello.get("versions") or {},
             token_id=token_id,
+            capacity=hello.get("capacity") or 1,
+            cluster=hello.get("cluster"),
         )
         worker_id = worker["id"]
         previous = self.links.get(worker_id)
@@ -129,9 +132,11 @@ class WorkerLinks(HubBase):
         pruned = self._search_events(applied.jobs_changed, applied.reports)
         if applied.jobs_changed:
             self._drop_finished_checkpoints()
-        if (applied.idle and applied.jobs_changed) or pruned:
+        if (applied.idle and (applied.jobs_changed or applied.capacity_changed)) or pruned:
             self._publish_worker(worker_id)
             self.dispatch_all()
+        elif applied.capacity_changed:  # its cluster changed: the panels show it
+            self._publish_worker(worker_id)
 
     def disconnect_worker(self, worker_id: int, link: Link) -> None:
         """The link closed: offline now; its lease waits out the grace period."""
@@ -231,6 +236,9 @@ def hello_problems(hello: Message) -> list[str]:
             isinstance(value, dict) and nesting_depth(value, MAX_HELLO_DEPTH) <= MAX_HELLO_DEPTH
         ):
             problems.append(f"{key} (an object nested at most {MAX_HELLO_DEPTH} deep)")
+    problem = capacity_problem(hello)
+    if problem is not None:
+        problems.append(problem)
     return problems
 
 

@@ -28,12 +28,13 @@ class Applied(NamedTuple):
     last_seq: int
     notifications: list[Row]  # ``log``, ``metric`` and ``job`` messages for subscribers
     jobs_changed: set[int]
-    idle: bool  # the worker holds no lease now
+    idle: bool  # the worker has room for another trial now (a plain worker: it holds none)
     handed_back: bool  # it gave a trial back without a job cancel (it is stopping)
     problems: list[str]  # events skipped as malformed
     #: (job, trial, step, value) of every stored point of a search's metric, in order (the
     #: hub reports them to the search's pruner)
     reports: tuple[tuple[int, str, int, float], ...] = ()
+    capacity_changed: bool = False  # it said how many trials it runs at once now
 
 
 class MLOpsStore(ABC):
@@ -56,11 +57,14 @@ class MLOpsStore(ABC):
         device: str,
         versions: dict[str, Any],
         token_id: int | None = None,
+        capacity: int = 1,
+        cluster: dict[str, Any] | None = None,
     ) -> tuple[Row, list[Lease]]:
         """Bring a worker session online; return the Worker and the (job, trial) leases it
         dropped (a new session taking over an offline worker of the same name). ``session``
         is the worker's secret (kept hashed), bound to ``token_id`` (None: the Jupyter
-        credential): Forbidden when it was registered with another credential."""
+        credential): Forbidden when it was registered with another credential. ``capacity``:
+        how many trials it runs at once (``cluster``: a cluster's worker's description)."""
 
     @abstractmethod
     def set_worker_offline(self, worker_id: int) -> Row:

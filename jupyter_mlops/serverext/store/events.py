@@ -12,6 +12,7 @@ import sqlite3
 from typing import Any
 
 from jupyter_mlops.messages import (
+    CAPACITY,
     EVENT_TYPES,
     JOB_CANCELLED,
     JOB_FAILED,
@@ -43,6 +44,9 @@ _TRIAL_END = {
 
 MAX_ID_TEXT = 200  # trial and model ids are "<job>-<index>"
 MAX_METRICS_DEPTH = 8  # a trial's final metrics: names to numbers, or to small objects
+MAX_CAPACITY = 10_000  # trials one worker may run at once
+MAX_CLUSTER_DEPTH = 4  # a worker's cluster: counts, and a list of nodes with their counts
+MAX_CLUSTER_TEXT = 16 * 1024  # its JSON, shown in every worker view
 _OPTIONAL_INTS = {
     PROGRESS: ("epoch", "epochs", "batch", "batches"),
     TRIAL_STARTED: ("resumed_from_epoch",),
@@ -54,6 +58,23 @@ def _is_count(value: Any) -> bool:
     return type(value) is int and 0 <= value <= MAX_INT
 
 
+def capacity_problem(message: dict[str, Any]) -> str | None:
+    """What is wrong with the ``capacity`` and ``cluster`` of a hello or ``capacity`` event."""
+    capacity, cluster = message.get("capacity"), message.get("cluster")
+    if capacity is not None and not (type(capacity) is int and 1 <= capacity <= MAX_CAPACITY):
+        return f"capacity must be an integer from 1 to {MAX_CAPACITY}"
+    if cluster is not None and not (
+        isinstance(cluster, dict)
+        and nesting_depth(cluster, MAX_CLUSTER_DEPTH) <= MAX_CLUSTER_DEPTH
+        and len(json.dumps(cluster)) <= MAX_CLUSTER_TEXT
+    ):
+        return (
+            f"cluster must be an object nested at most {MAX_CLUSTER_DEPTH} deep, at most "
+            f"{MAX_CLUSTER_TEXT} characters of JSON"
+        )
+    return None
+
+
 def event_problem(event: dict[str, Any]) -> str | None:
     """What is wrong with an event's fields (None: nothing), checked before any is stored.
 
@@ -61,9 +82,13 @@ def event_problem(event: dict[str, Any]) -> str | None:
     number (non-finite ones arrive as text, see ``messages.decode``, and are kept so).
     """
     kind = event.get("type")
+    if kind == CAPACITY:
+        if event.get("capacity") is None:
+            return "a capacity event needs capacity"
+        return capacity_problem(event)
     if not _is_count(event.get("job_id")):
         return f"job_id must be an integer from 0 to {MAX_INT}"
-    for key in ("trial_id", "model_id", "time"):
+    for key in ("trial_id", "model_id", "time", "node", "node_lost"):
         value = event.get(key)
         if value is not None and not (isinstance(value, str) and len(value) <= MAX_ID_TEXT):
             return f"{key} must be a string of at most {MAX_ID_TEXT} characters"
@@ -116,6 +141,7 @@ class EventApplier:
         self.jobs_changed: set[int] = set()
         self.trials_changed: dict[int, set[str]] = {}  # job -> its trials this batch changed
         self.handed_back = False  # the worker gave a trial back without a job cancel
+        self.capacity_changed = False  # it said how many trials it runs at once now
         #: (job, trial, step, value) of the points of a search's metric (for its pruner)
         self.reports: list[tuple[int, str, int, float]] = []
         self._search_metrics: dict[int, str | None] = {}  # job -> its search's metric
@@ -140,6 +166,7 @@ class EventApplier:
             JOB_FINISHED: self._end_assignment,
             JOB_FAILED: self._end_assignment,
             JOB_CANCELLED: self._end_assignment,
+            CAPACITY: self._on_capacity,
         }
         assert set(self._handlers) == EVENT_TYPES
 
@@ -166,7 +193,9 @@ class EventApplier:
                 self.problems.append(f"event {seq}: {problem}")
                 continue
             trial_id = event.get("trial_id")
-            if trial_id is None:
+            if kind == CAPACITY:
+                handler(event, 0)
+            elif trial_id is None:
                 if self._worked_on(job_id):
                     handler(event, job_id)
             elif self._holds(trial_id, job_id, event):
@@ -313,16 +342,37 @@ class EventApplier:
         )
         self._changed(job_id, event["trial_id"])
 
+    def _on_capacity(self, event: dict[str, Any], job_id: int) -> None:
+        """The worker runs up to ``capacity`` trials at once now (its cluster changed)."""
+        cluster = event.get("cluster")
+        self.conn.execute(
+            "UPDATE workers SET capacity = ?, cluster = coalesce(?, cluster) WHERE id = ?",
+            (
+                event["capacity"],
+                json.dumps(cluster) if cluster is not None else None,
+                self.worker_id,
+            ),
+        )
+        self.capacity_changed = True
+
     def _on_trial_started(self, event: dict[str, Any], job_id: int) -> None:
         resumed = event.get("resumed_from_epoch")
+        node = event.get("node")  # where a cluster's worker runs it
         self.conn.execute(
-            "UPDATE trials SET started = coalesce(started, ?), resumed_from_epoch = ? WHERE id = ?",
-            (self._time(event), resumed if type(resumed) is int else None, event["trial_id"]),
+            "UPDATE trials SET started = coalesce(started, ?), resumed_from_epoch = ?, "
+            "node = ? WHERE id = ?",
+            (
+                self._time(event),
+                resumed if type(resumed) is int else None,
+                node if isinstance(node, str) else None,
+                event["trial_id"],
+            ),
         )
         self._changed(job_id, event["trial_id"])
 
     def _end_trial(self, event: dict[str, Any], job_id: int) -> None:
-        """A trial ended. Cancelled without a job cancel means the worker let it go: re-queue.
+        """A trial ended. Cancelled without a job cancel means the worker let it go: re-queue
+        (and offer that stopping worker nothing more, unless it says a cluster node was lost).
         A trial whose model is stored ends finished whatever its worker says (its one result
         exists), and its model is the stored one, never a name from the event."""
         trial_id = event["trial_id"]
@@ -332,6 +382,7 @@ class EventApplier:
                 "WHERE id = ? AND current_trial = ?",
                 (self.worker_id, trial_id),
             )
+            self._refill_current()
             return
         status = _TRIAL_END[event["type"]]
         error = event.get("error")
@@ -341,8 +392,12 @@ class EventApplier:
                 "SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()[0]
         ):
-            status, error = "pending", "re-queued: its worker stopped before the trial ended"
-            self.handed_back = True
+            node = event.get("node_lost")
+            if isinstance(node, str):  # a cluster's node died: its worker goes on
+                status, error = "pending", f"re-queued: its cluster node {node} was lost"
+            else:
+                status, error = "pending", "re-queued: its worker stopped before the trial ended"
+                self.handed_back = True
         if (
             status != "finished"
             and self.conn.execute(
@@ -371,8 +426,19 @@ class EventApplier:
             "WHERE id = ? AND current_trial = ?",
             (self.worker_id, trial_id),
         )
+        self._refill_current()
         self._leases[trial_id][2] = status  # type: ignore[index]
         self._changed(job_id, trial_id)
+
+    def _refill_current(self) -> None:
+        """A worker of several trials at once names its newest running one as current."""
+        self.conn.execute(
+            "UPDATE workers SET (current_job, current_trial) = ("
+            " SELECT t.job_id, t.id FROM trials t WHERE t.worker_id = workers.id"
+            " AND t.status = 'running' ORDER BY t.started DESC, t.id DESC LIMIT 1) "
+            "WHERE id = ? AND current_trial IS NULL AND capacity > 1",
+            (self.worker_id,),
+        )
 
     def _changed(self, job_id: int, trial_id: str) -> None:
         self.jobs_changed.add(job_id)

@@ -10,7 +10,7 @@ from sqlite_utils.migrations import Migrations
 migrations = Migrations("jupyter_mlops")
 
 JSON_COLUMNS = {
-    "workers": ("defaults", "versions"),
+    "workers": ("defaults", "versions", "cluster"),
     "jobs": ("conf", "search"),
     "trials": ("params", "metrics"),
     "models": (
@@ -228,3 +228,14 @@ def m006_decisions(db: Database) -> None:
     )
     db.table("decisions").create_index(["model_id", "id"])
     db.table("deployments").add_column("decision_id", int)
+
+
+@migrations()
+def m007_capacity(db: Database) -> None:
+    """A worker says how many trials it runs at once (``capacity``; a Ray worker: as many as
+    its cluster holds) and describes its cluster (``cluster``, JSON); a trial keeps the node
+    it runs on (``node``, a cluster's worker only)."""
+    workers = db.table("workers")
+    workers.add_column("capacity", int, not_null_default=1)
+    workers.add_column("cluster", str)
+    db.table("trials").add_column("node", str)

@@ -57,7 +57,10 @@ class TrialQueries(JobQueries):
     """Leases of trials to workers, and the trials' checkpoints."""
 
     def assign_next_trial(self, worker_id: int) -> tuple[Row, Row] | None:
-        """Lease the oldest pending trial this idle worker accepts; return (job, trial).
+        """Lease the oldest pending trial this worker accepts while it has room; return (job,
+        trial). A worker has room while it runs fewer trials than its ``capacity`` (1 unless
+        its hello or a ``capacity`` event said more: a cluster's worker); each trial it takes
+        has its own lease, and the newest is its ``current_trial``.
 
         A worker accepts a job launched for it, for a set of workers naming it, or for "any",
         whose conf keys it declares. The trial carries ``lease``, the new lease's secret, for
@@ -65,7 +68,7 @@ class TrialQueries(JobQueries):
         """
         with self.transaction() as conn:
             worker = self._one("workers", "SELECT * FROM workers WHERE id = ?", (worker_id,))
-            if worker is None or not worker["online"] or worker["current_trial"] is not None:
+            if worker is None or not worker["online"] or not self._has_room(conn, worker):
                 return None
             chosen = conn.execute(
                 _NEXT_TRIAL, (worker["name"], json.dumps(worker["defaults"] or {}))
@@ -90,6 +93,18 @@ class TrialQueries(JobQueries):
             )
         # the job without its trials: a big job's trials are not read on every assignment
         return self.get_job(job_id, trials=False), {**self.get_trial(trial_id), "lease": lease}
+
+    @staticmethod
+    def _has_room(conn: sqlite3.Connection, worker: Row) -> bool:
+        """Whether the worker runs fewer trials than its capacity (one that still names a
+        ``current_trial`` runs at least that one, e.g. a pruned trial not yet stopped)."""
+        running = conn.execute(
+            "SELECT count(*) FROM trials WHERE worker_id = ? AND status = 'running'",
+            (worker["id"],),
+        ).fetchone()[0]
+        if worker["current_trial"] is not None:
+            running = max(running, 1)
+        return bool(running < max(1, int(worker.get("capacity") or 1)))
 
     def leased_workers(self) -> list[int]:
         """Workers that hold a running trial (after a restart they must come back)."""

@@ -26,21 +26,27 @@ class WorkerQueries(TrialQueries):
         device: str,
         versions: dict[str, Any],
         token_id: int | None = None,
+        capacity: int = 1,
+        cluster: dict[str, Any] | None = None,
     ) -> tuple[Row, list[Lease]]:
         """Bring a worker session online; return it and the (job, trial) leases it dropped.
 
         ``session`` is a secret only that worker holds (stored as its sha256); ``token_id`` is
         the credential it connects with (None: the Jupyter credential). The same session with
         the same credential keeps its row (and its ``last_seq``); with another credential it
-        is Forbidden. A new session takes over an offline worker of the same name and the same
-        credential (its running trials are released); any other name in use gets a ``-NN``
-        suffix. So a ``hello`` can never take over another credential's worker.
+        is Forbidden. ``capacity`` is how many trials it runs at once (``cluster``: what a
+        cluster's worker says of its cluster). A new session takes over an offline worker of
+        the same name and the same credential (its running trials are released); any other
+        name in use gets a ``-NN`` suffix. So a ``hello`` can never take over another
+        credential's worker.
         """
         fields = {
             "notebook": notebook,
             "defaults": json.dumps(defaults),
             "device": device,
             "versions": json.dumps(versions),
+            "capacity": max(1, int(capacity)),
+            "cluster": json.dumps(cluster) if cluster is not None else None,
             "online": 1,
             "last_seen": utc_now(),
         }
@@ -176,7 +182,8 @@ class WorkerQueries(TrialQueries):
 
         Events whose ``seq`` is already stored are skipped. The result says what subscribers
         must hear (only built when ``notify``: nobody listening costs nothing), which jobs
-        changed, whether the worker holds no lease now and whether it handed a trial back.
+        changed, whether the worker has room for a trial now, whether it handed a trial back
+        and whether it said how many trials it runs at once.
         """
         with self.transaction() as conn:
             last = conn.execute(
@@ -192,9 +199,8 @@ class WorkerQueries(TrialQueries):
                 "UPDATE workers SET last_seq = ?, last_seen = ? WHERE id = ?",
                 (applier.last_seq, utc_now(), worker_id),
             )
-            idle = conn.execute(
-                "SELECT current_trial IS NULL FROM workers WHERE id = ?", (worker_id,)
-            ).fetchone()[0]
+            worker = self._one("workers", "SELECT * FROM workers WHERE id = ?", (worker_id,))
+            idle = worker is not None and self._has_room(conn, worker)
         notifications = applier.notifications() if notify else []
         if notify:
             notifications += [  # only the trials that changed: a big job stays a small message
@@ -205,10 +211,11 @@ class WorkerQueries(TrialQueries):
             applier.last_seq,
             notifications,
             applier.jobs_changed,
-            idle == 1,
+            idle,
             applier.handed_back,
             applier.problems,
             tuple(applier.reports),
+            applier.capacity_changed,
         )
 
     @staticmethod
