@@ -25,6 +25,33 @@ export interface IWorker {
   token_id?: number | null;
   /** True in the `worker` event of a worker that was just forgotten (it leaves the list). */
   forgotten?: boolean;
+  /** How many trials it runs at once (1 for a plain notebook worker). */
+  capacity?: number;
+  /** What a cluster's worker (a Ray executor) says of its cluster; null for a plain one. */
+  cluster?: IWorkerCluster | null;
+}
+
+/** One node of a worker's cluster. */
+export interface IClusterNode {
+  /** Its address and the first 8 hex digits of its Ray node id. */
+  node: string;
+  alive?: boolean;
+  CPU?: number;
+  GPU?: number;
+}
+
+/** A worker's cluster, as its `hello` and `capacity` events describe it (docs/API.md). */
+export interface IWorkerCluster {
+  engine?: string;
+  ray?: string;
+  address?: string;
+  nodes_alive?: number;
+  nodes?: IClusterNode[];
+  resources_total?: { [resource: string]: number };
+  resources_available?: { [resource: string]: number };
+  per_trial?: { [resource: string]: number };
+  trials_running?: number;
+  updated?: string;
 }
 
 /** What a scoped token may be used for. */
@@ -104,6 +131,8 @@ export interface ITrial {
   checkpoint_epoch: number | null;
   /** Epoch the current attempt resumed from (it loaded a checkpoint). */
   resumed_from_epoch: number | null;
+  /** The cluster node its current attempt runs on (a cluster's worker), else null. */
+  node?: string | null;
 }
 
 /**

@@ -41,6 +41,10 @@ STYLE = (
 .mlops-panel .manual { background: var(--mlops-manual-tint); color: var(--mlops-manual-text); }
 .mlops-panel-decision { font-size: 12px; color: var(--mlops-text); }
 .mlops-panel-decision .facts { color: var(--mlops-muted); }
+.mlops-panel .cluster { display: inline-block; margin-top: 2px; padding: 0 8px;
+  border-radius: 999px; font-size: 12px; background: var(--mlops-busy-tint);
+  color: var(--mlops-busy-text); cursor: help; }
+.mlops-panel .node { font-family: monospace; font-size: 12px; color: var(--mlops-muted); }
 </style>"""
 )
 
@@ -96,6 +100,83 @@ def job_workers_text(job: dict[str, Any]) -> str:
     return ", ".join(names) + (" (any)" if requested == "any" else "")
 
 
+#: The resources a cluster line shows, in this order.
+CLUSTER_RESOURCES = ("CPU", "GPU")
+
+
+def _amount(value: Any) -> str | None:
+    """A resource amount ("2", "0.5"), or None when it is not a finite number."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def cluster_text(worker: dict[str, Any]) -> str:
+    """``Ray · 2 nodes · CPU 0/2 free · 2/2 trials`` of a cluster's worker, only the parts it
+    reported (plain text: escape it); ``4 trials at once`` without a cluster; '' for a plain
+    worker (docs/API.md, "Clusters")."""
+    cluster = worker.get("cluster")
+    capacity = worker.get("capacity")
+    capacity = capacity if type(capacity) is int else None
+    if not isinstance(cluster, dict):
+        return f"{capacity} trials at once" if capacity and capacity > 1 else ""
+    parts = []
+    engine = cluster.get("engine")
+    if isinstance(engine, str) and engine:
+        parts.append("Ray" if engine == "ray" else engine)
+    alive = cluster.get("nodes_alive")
+    if type(alive) is int:
+        parts.append(f"{alive} node" + ("" if alive == 1 else "s"))
+    total, free = cluster.get("resources_total"), cluster.get("resources_available")
+    total = total if isinstance(total, dict) else {}
+    free = free if isinstance(free, dict) else {}
+    for resource in CLUSTER_RESOURCES:
+        whole = _amount(total.get(resource))
+        if whole is None or float(whole) <= 0:
+            continue  # a cluster without GPUs says nothing of them
+        left = _amount(free.get(resource))
+        parts.append(
+            f"{resource} {left}/{whole} free" if left is not None else f"{resource} {whole}"
+        )
+    running = cluster.get("trials_running")
+    if type(running) is int:
+        parts.append(f"{running}/{capacity} trials" if capacity else f"{running} trials")
+    elif capacity and capacity > 1:
+        parts.append(f"{capacity} trials at once")
+    return " · ".join(parts)
+
+
+def cluster_nodes_text(cluster: Any) -> str:
+    """One line per node of a cluster (``10.0.0.2:4a1f2e07 · CPU 8 · GPU 1``, ``(down)`` for a
+    dead one), for a tooltip (plain text: escape it)."""
+    if not isinstance(cluster, dict):
+        return ""
+    lines = []
+    if cluster.get("address"):
+        lines.append(f"Ray {cluster.get('ray') or ''} at {cluster['address']}".replace("  ", " "))
+    nodes = cluster.get("nodes")
+    for node in nodes if isinstance(nodes, list) else []:
+        if not isinstance(node, dict):
+            continue
+        parts = [str(node.get("node") or "")]
+        for resource in CLUSTER_RESOURCES:
+            amount = _amount(node.get(resource))
+            if amount is not None:
+                parts.append(f"{resource} {amount}")
+        lines.append(" · ".join(parts) + (" (down)" if node.get("alive") is False else ""))
+    return "\n".join(lines)
+
+
+def cluster_html(worker: dict[str, Any]) -> str:
+    """The cluster line of a worker as an escaped badge with its nodes as the tooltip; ''
+    for a plain worker."""
+    line = cluster_text(worker)
+    if not line:
+        return ""
+    title = html.escape(cluster_nodes_text(worker.get("cluster")), quote=True)
+    return f"<span class='cluster' title='{title}'>{html.escape(line)}</span>"
+
+
 #: How a decision's ``test`` reads.
 TEST_NAMES = {"mcnemar-exact": "exact McNemar"}
 
@@ -142,7 +223,7 @@ def decision_html(decision: Any) -> str:
 
 
 def trial_line(trial: dict[str, Any]) -> str:
-    """One table row: id, status, worker, attempt, epoch, checkpoint, resume, error."""
+    """One table row: id, status, worker, attempt, epoch, checkpoint, node, resume, error."""
     status = str(trial.get("status") or "?")
     worker = trial.get("worker_name")
     facts = [f"on <b>{html.escape(str(worker))}</b>" if worker else "<i>not leased yet</i>"]
@@ -155,6 +236,8 @@ def trial_line(trial: dict[str, Any]) -> str:
         facts.append(f"resumed from epoch {text(trial['resumed_from_epoch'])}")
     if trial.get("checkpoint_epoch") is not None:
         facts.append(f"checkpoint: epoch {text(trial['checkpoint_epoch'])}")
+    if trial.get("node"):
+        facts.append(f"node <span class='node'>{text(trial['node'])}</span>")
     metrics = trial.get("metrics")
     accuracy = metrics.get("test_accuracy") if isinstance(metrics, dict) else None
     if accuracy is not None and pct(accuracy) != "-":

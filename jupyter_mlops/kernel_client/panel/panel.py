@@ -20,6 +20,7 @@ from jupyter_mlops.kernel_client.hub_client import HubClient, HubError, HubMirro
 from jupyter_mlops.kernel_client.hub_client.mirror import JOBS_SHOWN
 from jupyter_mlops.kernel_client.panel.html_parts import (
     STYLE,
+    cluster_html,
     decision_html,
     params_text,
     pill,
@@ -237,9 +238,11 @@ class MLOpsPanel(W.VBox):
                 if w.get("current_job")
                 else ""
             )
+            cluster = cluster_html(w)
+            cluster = f"<br>{cluster}" if cluster else ""
             rows.append(
                 f"<tr><td><b>{html.escape(w['name'])}</b></td><td>{pill(status)}{seen}</td>"
-                f"<td>{html.escape(str(w.get('device') or ''))}</td><td>{doing}</td>"
+                f"<td>{html.escape(str(w.get('device') or ''))}{cluster}</td><td>{doing}</td>"
                 f"<td><code>{html.escape(params_text(w.get('defaults')))}</code></td></tr>"
             )
         self.workers_view.value = (

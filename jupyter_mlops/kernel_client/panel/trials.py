@@ -1,5 +1,5 @@
-"""The panel's trials table: one job's trials (hyperparameters, metrics, status, worker) and
-its best trial so far, for the job picked (the newest by default).
+"""The panel's trials table: one job's trials (hyperparameters, metrics, status, worker, the
+cluster node it runs on) and its best trial so far, for the job picked (the newest by default).
 
 Every value comes from the hub or a worker and is escaped with ``html.escape`` (``text``).
 """
@@ -113,7 +113,8 @@ def trials_html(job: Mapping[str, Any]) -> str:
         return about + head + "<i>No trials yet.</i>"
     params = _varying(job, trials)
     metrics = _metric_names(trials, metric)
-    cells = ["trial", "status", "worker", *params, *metrics, "note"]
+    nodes = any(trial.get("node") for trial in trials)  # a cluster's worker runs some
+    cells = ["trial", "status", "worker", *(["node"] if nodes else []), *params, *metrics, "note"]
     rows = ["<tr>" + "".join(f"<th>{text(c)}</th>" for c in cells) + "</tr>"]
     best_id = best[0].get("id") if best else None
     for trial in trials:
@@ -132,6 +133,7 @@ def trials_html(job: Mapping[str, Any]) -> str:
             f"<td>{text(trial.get('id', ''))}{' &#9733;' if mark else ''}</td>",
             f"<td>{pill(status)}</td>",
             f"<td>{text(trial.get('worker_name') or '')}</td>",
+            *([f"<td class='node'>{text(trial.get('node') or '')}</td>"] if nodes else []),
             *(f"<td>{_value(values.get(key))}</td>" for key in params),
             *(f"<td>{_value(measured.get(name))}</td>" for name in metrics),
             f"<td>{note}</td>",

@@ -1,5 +1,6 @@
 import React, { useMemo } from 'react';
 
+import { anyTrialNode, trialNodeText } from '../cluster';
 import { canCompare, openCompare } from '../compare/open';
 import {
   formatMetric,
@@ -230,6 +231,7 @@ function JobDetail(props: { model: MLOpsModel; job: IJob }): JSX.Element {
       : value !== null && typeof value === 'object';
   });
   const trials = job.trials ?? [];
+  const showNodes = anyTrialNode(trials);
   return (
     <div
       className="jp-mlops-job-detail"
@@ -250,6 +252,7 @@ function JobDetail(props: { model: MLOpsModel; job: IJob }): JSX.Element {
           trial={trial}
           varying={varying}
           series={byTrial.get(trial.id)}
+          showNode={showNodes}
         />
       ))}
       <div className="jp-mlops-subtitle">{trans.__('Log')}</div>
@@ -276,8 +279,11 @@ function TrialItem(props: {
   trial: ITrial;
   varying: string[];
   series: Series | undefined;
+  /** Show the cluster node it runs on (some trial of the job has one). */
+  showNode?: boolean;
 }): JSX.Element {
-  const { trial, varying, series } = props;
+  const { trial, varying, series, showNode } = props;
+  const node = trialNodeText(trial);
   const lease = trialLeaseText(trial);
   const keys = varying.length ? varying : Object.keys(trial.params ?? {});
   const names = series
@@ -326,6 +332,15 @@ function TrialItem(props: {
           data-testid="mlops-trial-worker"
         >
           {lease}
+        </div>
+      )}
+      {showNode && (
+        <div
+          className="jp-mlops-meta jp-mlops-trial-node"
+          data-testid="mlops-trial-node"
+          data-node={trial.node ?? ''}
+        >
+          {node || trans.__('node: none')}
         </div>
       )}
       <div className="jp-mlops-chips">

@@ -1,5 +1,6 @@
 import React, { useState } from 'react';
 
+import { clusterText, clusterTooltip, hasClusterBadge } from '../cluster';
 import { formatValue, timeAgo } from '../format';
 import { trans } from '../i18n';
 import { IWorker, WorkerStatus } from '../types';
@@ -132,6 +133,18 @@ function WorkerItem(props: {
           </span>
         )}
       </div>
+      {hasClusterBadge(worker) && (
+        <div className="jp-mlops-meta jp-mlops-worker-cluster">
+          <span
+            className="jp-mlops-badge jp-mlops-cluster"
+            data-testid="mlops-worker-cluster"
+            data-capacity={worker.capacity ?? 1}
+            title={clusterTooltip(worker.cluster) || undefined}
+          >
+            {clusterText(worker)}
+          </span>
+        </div>
+      )}
       {(worker.current_job !== null || worker.current_trial) && (
         <div className="jp-mlops-meta jp-mlops-worker-current">
           {worker.current_trial
