@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from jupyter_mlops.cli import ray_option
+
 EXAMPLES = """\
 examples:
   jupyter mlops start                      JupyterLab + the tutorial worker + the demo, here
@@ -22,6 +24,8 @@ examples:
   jupyter mlops pull 3-1 ./models/
   jupyter mlops tokens create colab --scope worker
   jupyter mlops worker train_cifar.ipynb   a notebook as a headless worker
+  jupyter mlops worker train.ipynb --ray auto --trial-resources '{"GPU": 1}'
+                                           its trials on a Ray cluster
 """
 
 
@@ -185,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel", help="kernel name (default: the notebook's)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between status lines")
     p.add_argument("--verbose", "-v", action="store_true", help="print the cells' output")
+    ray_option.add_options(p)
 
     p = command("check", "check the store (server stopped) and repair it with --repair", _run_check)
     p.add_argument("rest", nargs=argparse.REMAINDER, help="[ROOT] [--repair] [--json]")

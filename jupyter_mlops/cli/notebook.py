@@ -2,7 +2,8 @@
 
 The notebook's code cells run in a kernel (nbclient) that then stays alive: the worker the
 notebook started (``start_worker(...)``) trains in that kernel's background thread while this
-command prints its status. Ctrl-C (or SIGTERM) stops the worker cleanly (its running trial
+command prints its status. With ``--ray [ADDRESS]`` that worker runs its trials on a Ray
+cluster (:mod:`.ray_option`). Ctrl-C (or SIGTERM) stops the worker cleanly (its running trial
 goes back to the queue) and shuts the kernel down.
 """
 
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops.cli import show
+from jupyter_mlops.cli import ray_option, show
 from jupyter_mlops.client import find_hub
 from jupyter_mlops.kernel_client.hub_client import TOKEN_ENV, URL_ENV
 
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: no notebook at {path}", file=sys.stderr)
         return 1
+    if getattr(args, "trial_resources", None) is not None and getattr(args, "ray", None) is None:
+        print("error: --trial-resources needs --ray [ADDRESS]", file=sys.stderr)
+        return 2
     hub = find_hub(args.url, args.token)
     # the kernel finds the hub as a remote notebook does: JUPYTER_MLOPS_URL/TOKEN
     os.environ[URL_ENV] = hub.url
@@ -82,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with client.setup_kernel():
             try:
+                if getattr(args, "ray", None) is not None:
+                    _use_ray(client, nb, args.ray, args.trial_resources)
                 for done, index in enumerate(code, 1):
                     first = nb.cells[index].source.strip().splitlines()[:1]
                     print(f"cell {done}/{len(code)}: {first[0][:70] if first else ''}", flush=True)
@@ -102,6 +108,14 @@ def run(args: argparse.Namespace) -> int:
                 return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _use_ray(client: Any, nb: Any, address: str, resources: dict[str, float] | None) -> None:
+    """Make the kernel's ``start_worker`` run the trials on the Ray cluster at ``address``."""
+    where = "a local Ray" if address == ray_option.LOCAL else f"the Ray cluster at {address}"
+    each = f", each with {json.dumps(resources)}" if resources else ""
+    print(f"the worker's trials run on {where}{each}", flush=True)
+    _execute(client, nb, ray_option.kernel_code(address, resources))
 
 
 def _execute(client: Any, nb: Any, source: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,78 @@ def test_the_examples_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "jupyter mlops start" in out
     assert main(["examples", str(tmp_path / "here")]) == 0
     assert "kept" in capsys.readouterr().out
+
+
+def test_the_worker_command_takes_ray_options(capsys: pytest.CaptureFixture[str]) -> None:
+    args = parser().parse_args(["worker", "nb.ipynb", "--ray", "auto", "--trial-resources",
+                                '{"GPU": 1, "CPU": 2}'])  # fmt: skip
+    assert args.ray == "auto" and args.trial_resources == {"GPU": 1.0, "CPU": 2.0}
+    assert parser().parse_args(["worker", "nb.ipynb", "--ray"]).ray == "local"
+    plain = parser().parse_args(["worker", "nb.ipynb"])
+    assert plain.ray is None and plain.trial_resources is None
+    for bad in ("{GPU: 1}", '{"GPU": -1}', '["GPU"]', '{"GPU": true}'):
+        with pytest.raises(SystemExit) as done:
+            parser().parse_args(["worker", "nb.ipynb", "--ray", "--trial-resources", bad])
+        assert done.value.code == 2
+        assert "--trial-resources" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["worker", "--help"])
+    assert "--ray [ADDRESS]" in capsys.readouterr().out
+
+
+def test_the_worker_command_hands_ray_to_the_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the notebook's cells, the kernel gets the cell that makes start_worker use a
+    RayExecutor on the address given; that cell, run here, hands it on (no cluster needed)."""
+    import contextlib
+    import types
+
+    import nbclient
+    import nbformat
+
+    import jupyter_mlops.kernel_client as kernel_client
+    from jupyter_mlops.cli import notebook, ray_option
+    from jupyter_mlops.kernel_client.hub_client import TOKEN_ENV, URL_ENV
+    from jupyter_mlops.kernel_client.worker import ray_executor, registry
+
+    path = tmp_path / "train.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), path)
+    for name in (URL_ENV, TOKEN_ENV, "JPY_SESSION_NAME"):
+        monkeypatch.setenv(name, "")
+    monkeypatch.setattr(
+        notebook, "find_hub", lambda url, token: types.SimpleNamespace(url="http://h/", token="")
+    )
+    ran: list[str] = []
+
+    class FakeClient:
+        def __init__(self, nb: Any, **options: Any) -> None:
+            self.timeout = None
+
+        setup_kernel = contextlib.nullcontext
+
+        def execute_cell(self, cell: Any, index: int, **options: Any) -> None:
+            ran.append(cell.source)
+            cell.outputs = [{"name": "stdout", "text": "null\n"}]  # the status: no worker
+
+    monkeypatch.setattr(nbclient, "NotebookClient", FakeClient)
+    args = parser().parse_args(
+        ["worker", str(path), "--ray", "10.0.0.1:6379", "--trial-resources", '{"GPU": 1}']
+    )
+    assert notebook.run(args) == 1  # the fake notebook starts no worker
+    assert ran[0] == ray_option.kernel_code("10.0.0.1:6379", {"GPU": 1.0}) and ran[1] == "x = 1"
+    assert "Ray cluster at 10.0.0.1:6379" in capsys.readouterr().out
+
+    # the cell, run in this process: start_worker gets the executor, unless it has one
+    made: list[tuple[Any, Any]] = []
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: None)
+    monkeypatch.setattr(ray_executor, "RayExecutor", lambda *a: made.append(a) or "executor")
+    monkeypatch.setattr(registry, "start_worker", lambda *a, **o: started.append(o))
+    monkeypatch.setattr(kernel_client, "start_worker", registry.start_worker)
+    exec(ran[0], {})
+    kernel_client.start_worker(print, {}, "w")
+    registry.start_worker(print, {}, "w", executor="mine")
+    assert made == [("10.0.0.1:6379", {"GPU": 1.0})]
+    assert [o["executor"] for o in started] == ["executor", "mine"]
+    assert notebook.run(parser().parse_args(["worker", str(path), "--trial-resources", "{}"])) == 2
