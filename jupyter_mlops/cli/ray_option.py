@@ -10,10 +10,8 @@ passes an ``executor`` of its own.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
-from typing import Any
 
 #: ``--ray`` without an address: a Ray started on this machine (as the magic's ``--ray``).
 LOCAL = "local"
@@ -72,19 +70,9 @@ def kernel_code(address: str, resources: dict[str, float] | None) -> str:
 def use_ray(address: str, resources_json: str) -> None:
     """In the kernel: ``start_worker`` without an ``executor`` gets a RayExecutor on
     ``address`` (``local``: a Ray of its own) with ``resources_json`` per trial."""
-    import jupyter_mlops.kernel_client as kernel_client
-    from jupyter_mlops.kernel_client.worker import registry
-    from jupyter_mlops.kernel_client.worker.ray_executor import RayExecutor, import_ray
+    from jupyter_mlops.kernel_client.worker import ray_executor, registry
 
-    import_ray()  # no Ray in this kernel: say so before any cell runs
+    ray_executor.import_ray()  # no Ray in this kernel: say so before any cell runs
     resources = json.loads(resources_json)
-    original = registry.start_worker
-
-    @functools.wraps(original)
-    def start_worker(*args: Any, **options: Any) -> Any:
-        if options.get("executor") is None:
-            options["executor"] = RayExecutor(None if address == LOCAL else address, resources)
-        return original(*args, **options)
-
-    registry.start_worker = start_worker  # type: ignore[assignment]
-    kernel_client.start_worker = start_worker  # type: ignore[assignment]
+    where = None if address == LOCAL else address
+    registry.use_executor_by_default(lambda: ray_executor.RayExecutor(where, resources))

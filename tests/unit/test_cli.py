@@ -124,6 +124,18 @@ def test_the_worker_command_takes_ray_options(capsys: pytest.CaptureFixture[str]
     assert "--ray [ADDRESS]" in capsys.readouterr().out
 
 
+class FakeWorker:
+    """What ``registry.start_worker`` starts, when no hub is needed."""
+
+    name = "w"
+
+    def start(self, wait: float) -> FakeWorker:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
 def test_the_worker_command_hands_ray_to_the_kernel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,8 +184,10 @@ def test_the_worker_command_hands_ray_to_the_kernel(
     started: list[dict[str, Any]] = []
     monkeypatch.setattr(ray_executor, "import_ray", lambda: None)
     monkeypatch.setattr(ray_executor, "RayExecutor", lambda *a: made.append(a) or "executor")
-    monkeypatch.setattr(registry, "start_worker", lambda *a, **o: started.append(o))
-    monkeypatch.setattr(kernel_client, "start_worker", registry.start_worker)
+    monkeypatch.setattr(registry, "Worker", lambda *a, **o: started.append(o) or FakeWorker())
+    monkeypatch.setattr(registry, "_hub", types.SimpleNamespace(url="http://h/", token=""))
+    monkeypatch.setattr(registry, "_worker", None)
+    monkeypatch.setattr(registry, "_default_executor", None)
     exec(ran[0], {})
     kernel_client.start_worker(print, {}, "w")
     registry.start_worker(print, {}, "w", executor="mine")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jupyter_mlops.kernel_client.hub_client import HubInfo, discover
@@ -14,6 +14,15 @@ log = logging.getLogger(__name__)
 
 _hub: HubInfo | None = None
 _worker: Worker | None = None
+#: Makes the executor of a worker started without one (``jupyter mlops worker --ray``).
+_default_executor: Callable[[], Any] | None = None
+
+
+def use_executor_by_default(make: Callable[[], Any] | None) -> None:
+    """Workers started later in this kernel without an ``executor`` get ``make()``'s (None:
+    trials run in the kernel, as by default)."""
+    global _default_executor
+    _default_executor = make
 
 
 def connect(url: str | None = None, token: str | None = None) -> HubInfo:
@@ -57,6 +66,8 @@ def start_worker(
     if _worker is not None:
         log.info("stopping the previous worker %s", _worker.name)
         _worker.stop()
+    if options.get("executor") is None and _default_executor is not None:
+        options["executor"] = _default_executor()
     _worker = Worker(train_fn, defaults, name, hub, callbacks=callbacks, **options)
     return _worker.start(wait=wait)
 
