@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.server import MLOpsServer
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -21,6 +23,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: JupyterLab pages wait this long: kernels, torch and the browser share a loaded 2-core machine.
+LAB_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
@@ -70,3 +74,33 @@ def artifacts() -> Path:
     """The folder for screenshots (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def running(server: MLOpsServer) -> Iterator[MLOpsServer]:
+    """Start ``server`` (set up as the test needs), yield it, stop it and name its log."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        print(f"server log: {server.log_path}")
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path) -> Iterator[MLOpsServer]:
+    """A JupyterLab server with the extension, on an empty store."""
+    yield from running(MLOpsServer(tmp_path / "server", app="lab"))
+
+
+@pytest.fixture
+def lab_page(mlops_browser: Any) -> Iterator[Any]:
+    """A 1280x800 page (the README's screenshot size) with JupyterLab's timeouts."""
+    with open_page(mlops_browser, 1280, 800, LAB_TIMEOUT_MS) as page:
+        yield page
+
+
+@pytest.fixture
+def tall_lab_page(mlops_browser: Any) -> Iterator[Any]:
+    """A 1280x900 page with JupyterLab's timeouts (room for charts and tables)."""
+    with open_page(mlops_browser, 1280, 900, LAB_TIMEOUT_MS) as page:
+        yield page

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tests.browser.conftest import open_page
 from tests.browser.test_lab_panel import _open_lab
 from tests.support.fake_worker import FakeWorker
 from tests.support.leases import lease_of
@@ -30,7 +27,6 @@ from tests.support.server import MLOpsServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
-TIMEOUT_MS = 60_000
 WORKER = "scripted-searcher"
 EPOCHS = 3
 CONF = {
@@ -169,33 +165,17 @@ class SearchWorker:
         worker.close()
 
 
-@pytest.fixture
-def compare_server(tmp_path: Path) -> Iterator[MLOpsServer]:
-    server = MLOpsServer(tmp_path / "server", app="lab").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        print(f"server log: {server.log_path}")
-
-
-@pytest.fixture
-def compare_page(mlops_browser: Any) -> Iterator[Any]:
-    with open_page(mlops_browser, 1280, 900, TIMEOUT_MS) as page:
-        yield page
-
-
 def _drawn_rows(chart: Any) -> int:
     value = chart.get_attribute("data-drawn-rows")
     return -1 if value is None else int(value)
 
 
 def test_the_compare_tab_shows_every_trial_and_draws_new_points_live(
-    compare_server: MLOpsServer, compare_page: Any
+    lab_server: MLOpsServer, tall_lab_page: Any
 ) -> None:
     from playwright.sync_api import expect
 
-    server, page = compare_server, compare_page
+    server, page = lab_server, tall_lab_page
     with SearchWorker(server) as worker:
         job_id = worker.job_id
         # the hub's view first: what the tab must show

@@ -20,14 +20,13 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jupyter_mlops.evidence import evaluation_record
-from tests.browser.conftest import ARTIFACTS, open_page
+from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_lab_panel import _open_lab
 from tests.support.leases import seed_models
 from tests.support.models import exported, tiny_classifier, write_variant
@@ -37,7 +36,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_SHOTS = REPO / "docs" / "screenshots"
-TIMEOUT_MS = 60_000
 PLUGIN = "jupyter-mlops:plugin"
 THEMES = "@jupyterlab/apputils-extension:themes"
 PANEL = ".jp-mlops-panel"
@@ -114,23 +112,6 @@ def _workspace_left_current(server: MLOpsServer) -> str | None:
         return None
     data = json.loads(raw).get("data", {})
     return (data.get("layout-restorer:data", {}).get("left") or {}).get("current")
-
-
-@pytest.fixture
-def lab_server(tmp_path: Path) -> Iterator[MLOpsServer]:
-    server = MLOpsServer(tmp_path / "server", app="lab").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        print(f"server log: {server.log_path}")
-
-
-@pytest.fixture
-def lab_page(mlops_browser: Any) -> Iterator[Any]:
-    """A 1280x800 page (the README's screenshot size)."""
-    with open_page(mlops_browser, 1280, 800, TIMEOUT_MS) as page:
-        yield page
 
 
 def _run_from_palette(page: Any, label: str, tries: int = 3) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, open_page
+from tests.browser.conftest import ARTIFACTS, LAB_TIMEOUT_MS, running
 from tests.support.server import MLOpsServer
 from tests.support.workers import NOTEBOOK, hub_log, hub_metrics, job_ended, tiny_data_dir
 
@@ -31,7 +31,6 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE_CONF = REPO / "sample_conf.json"
 DOC_SHOTS = REPO / "docs" / "screenshots"
 WORKER = "cifar10-worker"
-TIMEOUT_MS = 60_000  # a loaded 2-core machine: kernels, torch and the browser share it
 # 5 x 1200 training images, BATCH_SIZE 10: 600 batches per trial, long enough (some seconds
 # per trial) to watch the job while it runs and to reload the page in the middle of it.
 PER_BATCH = 1200
@@ -72,19 +71,7 @@ def lab_server(tmp_path: Path) -> Iterator[MLOpsServer]:
     )
     _noisy_tiny_data(server.notebook_dir / "data")
     shutil.copy(NOTEBOOK, server.notebook_dir / NOTEBOOK.name)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        print(f"server log: {server.log_path}")
-
-
-@pytest.fixture
-def lab_page(mlops_browser: Any) -> Iterator[Any]:
-    """A 1280x800 page (the README's screenshot size)."""
-    with open_page(mlops_browser, 1280, 800, TIMEOUT_MS) as page:
-        yield page
+    yield from running(server)
 
 
 class Shots:
@@ -217,7 +204,7 @@ def test_lab_panel_runs_a_grid_on_the_notebook_worker(
     page.wait_for_function(
         "n => document.querySelectorAll('.jp-mlops-log .jp-mlops-log-line').length > n",
         arg=seen,
-        timeout=TIMEOUT_MS,
+        timeout=LAB_TIMEOUT_MS,
     )
     expect(detail.locator(".jp-mlops-chart[data-metric=loss]").first).to_be_visible()
     live_job = server.api("GET", f"jobs/{job_id}")[1]

@@ -16,7 +16,6 @@ import functools
 import shutil
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tests.browser.conftest import open_page
 from tests.browser.test_lab_panel import _open_lab
 from tests.support.fake_worker import FakeWorker
 from tests.support.leases import lease_of
@@ -34,7 +32,6 @@ from tests.support.server import MLOpsServer
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_MS = 60_000
 XSS = "window.__xss=(window.__xss||0)+1"
 IMG = f"<img src=x onerror={XSS}>"
 SCRIPT = f"<script>{XSS}</script>"
@@ -169,22 +166,6 @@ class EvilWorker:
         worker.close()
 
 
-@pytest.fixture
-def xss_server(tmp_path: Path) -> Iterator[MLOpsServer]:
-    server = MLOpsServer(tmp_path / "server", app="lab").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        print(f"server log: {server.log_path}")
-
-
-@pytest.fixture
-def xss_page(mlops_browser: Any) -> Iterator[Any]:
-    with open_page(mlops_browser, 1280, 900, TIMEOUT_MS) as page:
-        yield page
-
-
 def _panel_notebook(path: Path) -> None:
     import nbformat
 
@@ -201,11 +182,11 @@ def _assert_safe(page: Any, where: str, dialogs: list[str]) -> None:
 
 
 def test_worker_strings_are_text_in_every_view(
-    xss_server: MLOpsServer, xss_page: Any, tmp_path: Path
+    lab_server: MLOpsServer, tall_lab_page: Any, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
-    server, page = xss_server, xss_page
+    server, page = lab_server, tall_lab_page
     dialogs: list[str] = []
 
     def on_dialog(dialog: Any) -> None:
