@@ -377,19 +377,7 @@ class RayTrialExecution(TrialExecution):
 
     def _remote_failure(self, run: TrialRun, outcome: dict[str, Any], joblog: JobLog) -> str:
         tb = str(outcome.get("traceback") or "")
-        for line in tb.rstrip("\n").split("\n"):
-            joblog.line("stderr", line, run.trial_id)
-        error = str(outcome["error"])
-        joblog.system(f"trial {run.trial_id} failed: {error}", run.trial_id)
-        self.worker.outbox.emit(
-            M.TRIAL_FAILED,
-            urgent=True,
-            job_id=run.job_id,
-            trial_id=run.trial_id,
-            **run.lease,
-            error=error,
-            traceback=tb,
-        )
+        self._report_failure(run, joblog, str(outcome["error"]), tb)
         return "failed"
 
     def _finish(

@@ -89,22 +89,11 @@ def export_model(
     returned: Any, active: ActiveTrial, relay: Relay, params: Mapping[str, Any], job_id: int
 ) -> dict[str, Any]:
     """The training function's result as a model file: its bytes, metadata and metrics."""
-    from jupyter_mlops.modelfile import save_model_file
-
     result = TrialResult.coerce(returned, example_input=active.example_input, logged=relay.metrics)
     metrics = jsonable(result.metrics)
     with tempfile.TemporaryDirectory(prefix="mlops-ray-") as folder:
         path = Path(folder) / "model.zip"
-        metadata = save_model_file(
-            result.model,
-            path,
-            example_input=result.example_input,
-            classes=list(result.classes),
-            normalization=result.normalization,
-            hyperparameters=dict(params),
-            metrics=metrics,
-            extra={"trial_id": active.trial_id, "job_id": job_id, **result.extra},
-        )
+        metadata = result.save(path, params, active.trial_id, job_id)
         return {"model": path.read_bytes(), "metadata": jsonable(metadata), "metrics": metrics}
 
 

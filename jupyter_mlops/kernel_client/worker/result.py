@@ -95,6 +95,24 @@ class TrialResult:
             extra=dict(parts.get("extra") or {}),
         )
 
+    def save(
+        self, path: Any, params: Mapping[str, Any], trial_id: str, job_id: int
+    ) -> dict[str, Any]:
+        """Write this result as the trial's model file at ``path``; return its metadata."""
+        from jupyter_mlops.kernel_client.worker.reporter import jsonable
+        from jupyter_mlops.modelfile import save_model_file
+
+        return save_model_file(
+            self.model,
+            path,
+            example_input=self.example_input,
+            classes=list(self.classes),
+            normalization=self.normalization,
+            hyperparameters=dict(params),
+            metrics=jsonable(self.metrics),
+            extra={"trial_id": trial_id, "job_id": job_id, **self.extra},
+        )
+
 
 def _parts(value: Any) -> dict[str, Any]:
     """The fields the training function returned, by name; ``model`` is always there."""

@@ -274,10 +274,13 @@ class TrialExecution:
 
     def _fail(self, run: TrialRun, exc: BaseException, joblog: JobLog, what: str) -> None:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self._report_failure(run, joblog, f"{what}: {type(exc).__name__}: {exc}", tb)
+
+    def _report_failure(self, run: TrialRun, joblog: JobLog, error: str, tb: str) -> None:
+        """The trial failed: its traceback into its log, ``trial_failed`` to the hub."""
         for line in tb.rstrip("\n").split("\n"):
-            joblog.line("stderr", line)
-        error = f"{what}: {type(exc).__name__}: {exc}"
-        joblog.system(f"trial {run.trial_id} failed: {error}")
+            joblog.line("stderr", line, run.trial_id)
+        joblog.system(f"trial {run.trial_id} failed: {error}", run.trial_id)
         self.worker.outbox.emit(
             M.TRIAL_FAILED,
             urgent=True,
@@ -291,21 +294,10 @@ class TrialExecution:
     def _store_model(
         self, run: TrialRun, params: dict[str, Any], result: TrialResult, joblog: JobLog
     ) -> dict[str, Any]:
-        from jupyter_mlops.modelfile import save_model_file
-
         trial_id = run.trial_id
         name = f"{trial_id}-a{run.attempt}.zip" if run.attempt is not None else f"{trial_id}.zip"
         path = private_dir(self.worker.local_dir / "models") / name
-        metadata = save_model_file(
-            result.model,
-            path,
-            example_input=result.example_input,
-            classes=list(result.classes),
-            normalization=result.normalization,
-            hyperparameters=params,
-            metrics=jsonable(result.metrics),
-            extra={"trial_id": trial_id, "job_id": run.job_id, **result.extra},
-        )
+        metadata = result.save(path, params, trial_id, run.job_id)
         joblog.system(
             f"model exported ({metadata['program']}, {metadata['param_count']} parameters, "
             f"{path.stat().st_size} bytes, sha1 {metadata['sha1']})"
