@@ -17,11 +17,9 @@ import threading
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
 
 from tests.browser.test_lab_panel import _open_lab
-from tests.support.fake_worker import FakeWorker
+from tests.support.fake_worker import FakeWorker, ThreadedScript
 from tests.support.leases import lease_of
 from tests.support.server import MLOpsServer
 
@@ -45,54 +43,27 @@ CURVES = [[0.5, 0.7, 0.8], [0.6, 0.8, 0.9], [0.1], [0.6]]
 LATE_POINT = 0.75  # trial 3's epoch 2, sent once the tab shows the first points
 
 
-class SearchWorker:
+class SearchWorker(ThreadedScript):
     """Runs the search's trials as scripted in ``CURVES``, then one more point on request."""
 
     def __init__(self, server: MLOpsServer) -> None:
-        self.server = server
-        self.ready = threading.Event()
+        super().__init__(server)
         self.advance = threading.Event()
         self.advanced = threading.Event()
-        self.stop = threading.Event()
-        self.failure: list[BaseException] = []
         self.job_id = 0
         self.cancels: list[dict[str, Any]] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> SearchWorker:
-        self._thread.start()
-        assert self.ready.wait(120), "the scripted worker did not set up"
-        if self.failure:
-            raise self.failure[0]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self._thread.join(30)
 
     def send_late_point(self) -> None:
         self.advance.set()
         assert self.advanced.wait(60), "the late point was not sent"
-        if self.failure:
-            raise self.failure[0]
+        self.check()
 
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._script())
-        except BaseException as exc:  # reported in the test's thread
-            self.failure.append(exc)
-            self.ready.set()
-            self.advanced.set()
+    def failed(self) -> None:
+        self.ready.set()
+        self.advanced.set()
 
-    async def _script(self) -> None:
+    async def script(self, worker: FakeWorker) -> None:
         server = self.server
-        ws = await websocket_connect(
-            HTTPRequest(
-                server.url.replace("http", "ws", 1) + "mlops/api/ws/worker",
-                headers={"Authorization": f"token {server.token}"},
-            )
-        )
-        worker = FakeWorker(ws)
         held: list[dict[str, Any]] = []  # messages that came while waiting for another type
 
         async def receive(kind: str) -> dict[str, Any]:
@@ -162,7 +133,6 @@ class SearchWorker:
             self.advanced.set()
         while not self.stop.is_set():
             await asyncio.sleep(0.2)
-        worker.close()
 
 
 def _drawn_rows(chart: Any) -> int:

@@ -14,17 +14,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import shutil
-import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
 
 from tests.browser.test_lab_panel import _open_lab
-from tests.support.fake_worker import FakeWorker
+from tests.support.fake_worker import FakeWorker, ThreadedScript
 from tests.support.leases import lease_of
 from tests.support.models import exported, tiny_classifier, write_variant
 from tests.support.server import MLOpsServer
@@ -55,45 +52,17 @@ def _model_file(path: Path) -> dict[str, Any]:
     )
 
 
-class EvilWorker:
+class EvilWorker(ThreadedScript):
     """A worker whose every string is a payload: it finishes a trial with a model, fails one
     (payload error) and keeps a third running (payload logs and metrics) until stopped."""
 
     def __init__(self, server: MLOpsServer, model: Path) -> None:
-        self.server, self.model = server, model
-        self.ready = threading.Event()
-        self.stop = threading.Event()
-        self.failure: list[BaseException] = []
+        super().__init__(server)
+        self.model = model
         self.job_id = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> EvilWorker:
-        self._thread.start()
-        assert self.ready.wait(120), "the worker did not set up"
-        if self.failure:
-            raise self.failure[0]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._script())
-        except BaseException as exc:  # reported in the test's thread
-            self.failure.append(exc)
-            self.ready.set()
-
-    async def _script(self) -> None:
+    async def script(self, worker: FakeWorker) -> None:
         server = self.server
-        ws = await websocket_connect(
-            HTTPRequest(
-                server.url.replace("http", "ws", 1) + "mlops/api/ws/worker",
-                headers={"Authorization": f"token {server.token}"},
-            )
-        )
-        worker = FakeWorker(ws)
         hello = {"type": "hello", "name": NAME, "session": "xss-session", "notebook": SCRIPT}
         hello.update(device=IMG, versions={IMG: SCRIPT})
         hello["defaults"] = {IMG: 1, SCRIPT: f"v{SVG}", "LR": float("nan")}
@@ -163,7 +132,6 @@ class EvilWorker:
         self.ready.set()
         while not self.stop.is_set():
             await asyncio.sleep(0.2)
-        worker.close()
 
 
 def _panel_notebook(path: Path) -> None:
