@@ -123,3 +123,16 @@ def test_a_bad_capacity_is_refused_and_changes_nothing(mlops_hub: Hub, mlops_sto
     ray.send(*bad)
     assert len(ray.link.of_type(ERROR)[-1]["detail"]) == 3
     assert mlops_store.get_worker(ray.id)["capacity"] == 2
+
+
+def test_a_reconnect_repeats_the_cancel_of_every_trial_it_holds(
+    mlops_hub: Hub, mlops_store: Store
+) -> None:
+    ray = ClusterWorker(mlops_hub, "ray", capacity=2)
+    job = mlops_hub.launch("any", SIX_TRIALS)
+    held = [t["id"] for t in ray.assignments()]
+    mlops_hub.cancel(job["id"])
+    assert sorted(ray.cancels()) == [(job["id"], t) for t in held]  # sent on the old link
+    ray.reconnect()  # that link dropped before the worker read them: both are said again
+    assert sorted(ray.cancels()) == [(job["id"], t) for t in held]
+    assert running(mlops_store, job["id"]) == held  # until the worker stops them

@@ -60,12 +60,13 @@ class WorkerLinks(HubBase):
         for job_id, trial_ids in _by_job(dropped).items():
             self._publish_job(job_id, trial_ids)
         self._sync_searches(_by_job(dropped))
-        if worker["current_job"] is not None:
-            job = self.store.get_job(worker["current_job"], trials=False)
-            if job["cancel_requested"]:
-                link.send(
-                    {"type": CANCEL, "job_id": job["id"], "trial_id": worker["current_trial"]}
-                )
+        # a cancel sent while it was online may have been lost with the old link: say it again
+        # for every trial it holds of a job being cancelled (a cluster worker holds several)
+        held = [(_job_of(trial_id), trial_id) for trial_id, _ in self.store.held_trials(worker_id)]
+        for job_id, trial_ids in _by_job(held).items():
+            if self.store.get_job(job_id, trials=False)["cancel_requested"]:
+                for trial_id in trial_ids:
+                    link.send({"type": CANCEL, "job_id": job_id, "trial_id": trial_id})
         self._note_stale(worker_id, worker["last_seq"], hello)
         self.dispatch_all()
         return worker_id
@@ -240,6 +241,11 @@ def hello_problems(hello: Message) -> list[str]:
     if problem is not None:
         problems.append(problem)
     return problems
+
+
+def _job_of(trial_id: str) -> int:
+    """The job of a trial id (``<job>-<index>``)."""
+    return int(trial_id.rsplit("-", 1)[0])
 
 
 def _by_job(leases: Iterable[Lease]) -> dict[int, list[str]]:
