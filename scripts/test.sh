@@ -33,7 +33,7 @@ fi
 
 echo "== pytest"
 if [ "$full" = 1 ]; then
-  python -m pytest -m "not ray"
+  python -m pytest --ignore=tests/ray  # in their own step below
   echo "== ray: trials on a local two-node Ray cluster (tests/ray)"
   if python -m pip --disable-pip-version-check -q install "ray>=2.40,<3"; then
     python -m pytest -m ray tests/ray
