@@ -53,21 +53,41 @@ def stack(tmp_path: Path) -> Iterator[dict[str, list]]:
         server.stop()
 
 
-def test_a_restarted_kernel_replays_what_the_dead_one_did_not_send(
-    tmp_path: Path, stack: dict[str, list]
-) -> None:
-    server = MLOpsServer(tmp_path / "server", grace_seconds=60).start()
-    stack["servers"].append(server)
+def checkpointed_behind_proxy(
+    tmp_path: Path,
+    stack: dict[str, list],
+    server: MLOpsServer,
+    name: str,
+    conf: dict,
+    interval: float,
+) -> tuple[TcpProxy, WorkerProcess, dict]:
+    """Start ``server``, connect worker ``name`` to it through a proxy the test can cut, and
+    launch ``conf`` on it; return once the trial's first checkpoint is stored."""
+    stack["servers"].append(server.start())
     proxy = TcpProxy(server.port)
     stack["proxies"].append(proxy)
-    env = proxy.env(server.token)
-    first = WorkerProcess(env, "kw", tmp_path / "workers")
-    stack["workers"].append(first)
-    server.wait_for(lambda: online(server, "kw"), timeout=60)
-    job = launch(server, {"EPOCHS": 6, "EPOCH_SECONDS": 1.2, "BATCHES": 4})
+    worker = WorkerProcess(proxy.env(server.token), name, tmp_path / "workers")
+    stack["workers"].append(worker)
+    server.wait_for(lambda: online(server, name), timeout=60)
+    job = launch(server, conf)
     server.wait_for(
         lambda: (job_state(server, job["id"])["trials"][0]["checkpoint_epoch"] or 0) >= 1,
         timeout=60,
+        interval=interval,
+    )
+    return proxy, worker, job
+
+
+def test_a_restarted_kernel_replays_what_the_dead_one_did_not_send(
+    tmp_path: Path, stack: dict[str, list]
+) -> None:
+    server = MLOpsServer(tmp_path / "server", grace_seconds=60)
+    proxy, first, job = checkpointed_behind_proxy(
+        tmp_path,
+        stack,
+        server,
+        "kw",
+        {"EPOCHS": 6, "EPOCH_SECONDS": 1.2, "BATCHES": 4},
         interval=0.1,
     )
     proxy.blackhole()  # what the kernel logs from now on reaches only its disk
@@ -82,7 +102,8 @@ def test_a_restarted_kernel_replays_what_the_dead_one_did_not_send(
     unsent = [line for line in before if line not in set(hub_lines(server, job["id"]))]
     assert unsent, "the crash must leave lines the hub has not got"
     proxy.restore()
-    second = WorkerProcess(env, "kw", tmp_path / "workers")  # same name, same folder
+    # the same name and folder, through the same proxy
+    second = WorkerProcess(proxy.env(server.token), "kw", tmp_path / "workers")
     stack["workers"].append(second)
     done = server.wait_for(lambda: job_ended(server, job["id"]), timeout=150)
     assert done["status"] == "finished", done
@@ -137,17 +158,13 @@ def test_a_model_trained_while_the_hub_is_away_waits_and_is_stored(
 def test_events_refused_after_the_lease_moved_leave_a_marker(
     tmp_path: Path, stack: dict[str, list]
 ) -> None:
-    server = MLOpsServer(tmp_path / "server", grace_seconds=2, extra_config=FAST_PING).start()
-    stack["servers"].append(server)
-    proxy = TcpProxy(server.port)
-    stack["proxies"].append(proxy)
-    first = WorkerProcess(proxy.env(server.token), "w1", tmp_path / "workers")
-    stack["workers"].append(first)
-    server.wait_for(lambda: online(server, "w1"), timeout=60)
-    job = launch(server, {"EPOCHS": 8, "EPOCH_SECONDS": 1.0, "BATCHES": 4})
-    server.wait_for(
-        lambda: (job_state(server, job["id"])["trials"][0]["checkpoint_epoch"] or 0) >= 1,
-        timeout=60,
+    server = MLOpsServer(tmp_path / "server", grace_seconds=2, extra_config=FAST_PING)
+    proxy, first, job = checkpointed_behind_proxy(
+        tmp_path,
+        stack,
+        server,
+        "w1",
+        {"EPOCHS": 8, "EPOCH_SECONDS": 1.0, "BATCHES": 4},
         interval=0.1,
     )
     proxy.blackhole()  # w1 trains on, but the hub hears nothing: the lease runs out
@@ -189,17 +206,13 @@ def test_events_refused_after_the_lease_moved_leave_a_marker(
 def test_a_silent_network_never_holds_the_training_thread(
     tmp_path: Path, stack: dict[str, list]
 ) -> None:
-    server = MLOpsServer(tmp_path / "server", grace_seconds=60).start()
-    stack["servers"].append(server)
-    proxy = TcpProxy(server.port)
-    stack["proxies"].append(proxy)
-    worker = WorkerProcess(proxy.env(server.token), "w1", tmp_path / "workers")
-    stack["workers"].append(worker)
-    server.wait_for(lambda: online(server, "w1"), timeout=60)
-    job = launch(server, {"EPOCHS": 3, "EPOCH_SECONDS": 2.0, "BATCHES": 4})
-    server.wait_for(
-        lambda: (job_state(server, job["id"])["trials"][0]["checkpoint_epoch"] or 0) >= 1,
-        timeout=60,
+    server = MLOpsServer(tmp_path / "server", grace_seconds=60)
+    proxy, worker, job = checkpointed_behind_proxy(
+        tmp_path,
+        stack,
+        server,
+        "w1",
+        {"EPOCHS": 3, "EPOCH_SECONDS": 2.0, "BATCHES": 4},
         interval=0.05,
     )
     proxy.blackhole()  # epoch 2's checkpoint upload now hangs on a silent socket
