@@ -62,15 +62,12 @@ def test_add_a_remote_worker_revoke_it_and_forget_an_offline_worker(
         (token,) = lab.api("GET", "tokens")[1]["tokens"]
         assert (token["name"], token["scope"], token["revoked"]) == ("colab-gpu", "worker", None)
         secret = lines.inner_text().split("=", 1)[1].split()[0]
-        assert (
-            lab.request(
-                "GET",
-                "mlops/api/credential",
-                headers={"Authorization": f"token {secret}"},
-                auth=False,
-            )[0]
-            == 200
-        )
+
+        def status_with_the_token() -> int:
+            headers = {"Authorization": f"token {secret}"}
+            return lab.request("GET", "mlops/api/credential", headers=headers, auth=False)[0]
+
+        assert status_with_the_token() == 200
 
         remote.get_by_role("button", name="Done").click()
         expect(lines).to_have_count(0)  # shown once: gone for good
@@ -78,15 +75,7 @@ def test_add_a_remote_worker_revoke_it_and_forget_an_offline_worker(
         item.get_by_test_id("mlops-revoke-token").click()
         expect(item).to_have_attribute("data-revoked", "true")
         assert lab.api("GET", "tokens")[1]["tokens"][0]["revoked"] is not None
-        assert (
-            lab.request(
-                "GET",
-                "mlops/api/credential",
-                headers={"Authorization": f"token {secret}"},
-                auth=False,
-            )[0]
-            == 403
-        )
+        assert status_with_the_token() == 403
 
         worker = panel.locator("[data-testid='mlops-worker'][data-worker-name='old-box']")
         expect(worker).to_have_attribute("data-online", "false")
